@@ -1,0 +1,28 @@
+# Two commands do all the set-up:  `make demo`  and  `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# --isolated: ignore this machine's pip config, so torch and torchvision come as a matching
+# pair from the package index (a local CPU-only torch wheel cannot load the index's torchvision).
+PIP := $(PY) -m pip install --isolated --disable-pip-version-check
+
+.PHONY: setup demo test bench clean
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) -q --upgrade pip
+	$(PIP) -e '.[test]'
+	$(PY) -c "import torch, torchvision, av, cv2, ray, zmq, easyocr; torchvision.ops.nms(torch.zeros(1, 4), torch.zeros(1), 0.5)"
+	touch $@
+
+demo: setup
+	$(VENV)/bin/streamdeblur run configs/demo.yaml --duration 30
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) tools/bench_pipeline.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""Named pipeline assemblies built from streamdeblur stages; the CLI runs them by name."""

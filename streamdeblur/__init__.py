@@ -1,0 +1,3 @@
+"""streamdeblur: real-time video surveillance stream processor."""
+
+__version__ = "0.1.0"

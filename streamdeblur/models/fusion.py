@@ -1,0 +1,109 @@
+"""Alignment-weighted multi-frame fusion and the encoder-decoder that restores the centre frame.
+
+Every frame is encoded once (pixel-unshuffle to half resolution + conv) and cached. For a
+window, each neighbour's features and half-resolution image are warped to the centre frame
+with the flow; a small confidence head looks at the centre, the warped neighbour and their
+photometric difference and gives a per-pixel weight in [0, 1] (0 where alignment failed,
+e.g. occlusions, or where the sample left the frame). The weighted mean of the centre's and
+the neighbours' features (the centre with weight 1) is permutation invariant, so the same
+network serves any window (k = 0, 1, 2, ..., causal or not). A 3-level U-Net restores a
+residual that is added to the centre frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from streamdeblur.models.warp import warp
+
+
+def _act() -> nn.Module:
+    return nn.LeakyReLU(0.1, inplace=True)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), _act(), nn.Conv2d(c, c, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+@dataclass
+class FusionSpec:
+    feat: int = 16
+    """Per-frame feature channels (half resolution)."""
+    widths: tuple[int, int, int] = (16, 32, 48)
+    """U-Net channels at 1/2, 1/4, 1/8 resolution."""
+    blocks: tuple[int, int] = (1, 2)
+    """Residual blocks at 1/4 and 1/8."""
+    conf_hidden: int = 8
+
+
+class FusionNet(nn.Module):
+    """Weights neighbours by warp confidence, fuses, restores a residual for the centre frame."""
+
+    MULTIPLE = 8
+    """Frame sides must be multiples of this (the engine pads)."""
+
+    def __init__(self, spec: FusionSpec | None = None) -> None:
+        super().__init__()
+        s = spec or FusionSpec()
+        self.spec = s
+        c1, c2, c3 = s.widths
+        self.encoder = nn.Sequential(nn.Conv2d(12, s.feat, 3, padding=1), _act())
+        self.conf = nn.Sequential(nn.Conv2d(2 * s.feat + 3, s.conf_hidden, 1), _act(), nn.Conv2d(s.conf_hidden, 1, 3, padding=1))
+        self.inp = nn.Sequential(nn.Conv2d(2 * s.feat + 1, c1, 3, padding=1), _act())
+        self.down1 = nn.Sequential(nn.Conv2d(c1, c2, 3, stride=2, padding=1), _act(), *[ResBlock(c2) for _ in range(s.blocks[0])])
+        self.down2 = nn.Sequential(nn.Conv2d(c2, c3, 3, stride=2, padding=1), _act(), *[ResBlock(c3) for _ in range(s.blocks[1])])
+        self.up2 = nn.Conv2d(c3, c2, 1)
+        self.dec2 = ResBlock(c2)
+        self.up1 = nn.Conv2d(c2, c1, 1)
+        self.dec1 = nn.Sequential(nn.Conv2d(c1, c1, 3, padding=1), _act())
+        self.out = nn.Conv2d(c1, 12, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def encode(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-frame cache: (features at 1/2 resolution, the image average-pooled to 1/2)."""
+        return self.encoder(F.pixel_unshuffle(img, 2)), F.avg_pool2d(img, 2)
+
+    def fuse(self, centre: tuple[torch.Tensor, torch.Tensor], neighbours: list[tuple[torch.Tensor, torch.Tensor]], flows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """U-Net input (centre features, fused features, weight sum) and the weights (BxNx1xhxw).
+
+        ``flows[i]``: flow centre -> neighbour i at half resolution."""
+        feat_c, img_c = centre
+        num = feat_c
+        den = torch.ones_like(feat_c[:, :1])
+        weights = []
+        for (feat_n, img_n), flow in zip(neighbours, flows):
+            both = torch.cat([feat_n, img_n], 1)
+            warped, valid = warp(both, flow)
+            fw, iw = warped[:, : feat_n.shape[1]], warped[:, feat_n.shape[1] :]
+            w = torch.sigmoid(self.conf(torch.cat([feat_c, fw, (iw - img_c).abs()], 1))) * valid
+            num = num + w * fw
+            den = den + w
+            weights.append(w)
+        fused = num / den
+        n = max(len(neighbours), 1)
+        x = torch.cat([feat_c, fused, (den - 1) / n], 1)
+        return x, torch.stack(weights, 1) if weights else den[:, None] * 0
+
+    def restore(self, x: torch.Tensor) -> torch.Tensor:
+        """U-Net on the fused half-resolution input: the full-resolution residual (Bx3xHxW)."""
+        e1 = self.inp(x)
+        e2 = self.down1(e1)
+        e3 = self.down2(e2)
+        d2 = self.dec2(e2 + self.up2(F.interpolate(e3, size=e2.shape[-2:], mode="bilinear", align_corners=False)))
+        d1 = self.dec1(e1 + self.up1(F.interpolate(d2, size=e1.shape[-2:], mode="bilinear", align_corners=False)))
+        return F.pixel_shuffle(self.out(d1), 2)
+
+
+def build_fusion(spec: FusionSpec | None = None) -> FusionNet:
+    """The fusion network with the default (CPU real-time) size."""
+    return FusionNet(spec)

@@ -1,0 +1,41 @@
+"""What moves between the pipeline's actors: a camera's frames plus the counters behind them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from streamdeblur.frame import Frame
+
+
+@dataclass(slots=True)
+class SourceStats:
+    """A camera source's counters (cumulative since start)."""
+
+    camera: str
+    state: str = "connecting"
+    """connecting, streaming, reconnecting, ended or failed."""
+    decoded: int = 0
+    dropped: int = 0
+    """Frames thrown away because the pipeline was behind (live sources only)."""
+    skipped: int = 0
+    """Frames skipped by the camera's fps cap."""
+    corrupt: int = 0
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class Batch:
+    """Consecutive frames of one camera, in order.
+
+    ``frames`` are the stage's output (deblurred once past the deblur stage); ``raw`` holds
+    the matching input frames when the raw stream is published. ``ended`` marks the last
+    batch of a stream that will produce no more frames.
+    """
+
+    camera: str
+    frames: list[Frame] = field(default_factory=list)
+    raw: list[Frame] | None = None
+    ended: bool = False
+    source: SourceStats | None = None
+    model: str = "none"
+    inference_s: float = 0.0

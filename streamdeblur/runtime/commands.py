@@ -1,0 +1,74 @@
+"""CLI: ``run`` (the live pipeline) and ``subscribe`` (print what a pipeline publishes)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run the live pipeline described by a cameras.yaml",
+        description="Read every camera of CONFIG, deblur the frames and publish them on ZeroMQ. "
+        "Prints one status line per camera every few seconds; Ctrl-C stops cleanly.",
+    )
+    p.add_argument("config", help="cameras.yaml (see configs/)")
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="stop by itself after this long")
+    p.add_argument("--address", metavar="ADDR", help="join a Ray cluster ('auto' or ray://HOST:PORT) instead of starting one")
+    p.add_argument("--json", action="store_true", help="print the final summary as one JSON object")
+    p.set_defaults(func=_run)
+
+    s = sub.add_parser(
+        "subscribe",
+        help="print (and optionally save) the frames a pipeline publishes",
+        description="Connect to a pipeline's ZeroMQ output and print one line per frame: "
+        "camera, stream, seq, size and end-to-end latency.",
+    )
+    s.add_argument("endpoint", help="e.g. tcp://127.0.0.1:5555 (or sub+connect:tcp://...)")
+    s.add_argument("--topic", action="append", metavar="CAM/STREAM", help="topic prefix to receive (repeatable); default: all")
+    s.add_argument("--count", type=int, metavar="N", help="exit after N frames")
+    s.add_argument("--timeout", type=float, metavar="SECONDS", help="exit with an error if no frame arrives for this long")
+    s.add_argument("--save", metavar="DIR", help="write each frame as DIR/<camera>_<stream>_<seq>.png")
+    s.set_defaults(func=_subscribe)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipelines import live
+    from streamdeblur.config import load_config
+
+    cfg = load_config(args.config)
+    return live.run(cfg, duration=args.duration, address=args.address, as_json=args.json)
+
+
+def _subscribe(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import cv2
+
+    from streamdeblur.errors import StreamDeblurError
+    from streamdeblur.transport import Subscriber
+
+    save = Path(args.save) if args.save else None
+    if save is not None:
+        try:
+            save.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StreamDeblurError(f"--save {save}: cannot create folder: {exc.strerror}") from None
+    n = 0
+    with Subscriber(args.endpoint, topics=args.topic) as sub:
+        while args.count is None or n < args.count:
+            msg = sub.recv(timeout=args.timeout)
+            if msg is None:
+                raise StreamDeblurError(f"no frame from {args.endpoint} for {args.timeout:g} s ({n} received)")
+            header, image = msg
+            n += 1
+            print(
+                f"{header.camera}/{header.stream} seq={header.seq} {header.width}x{header.height} "
+                f"{header.encoding} model={header.model} latency={header.end_to_end_ms:.1f} ms",
+                flush=True,
+            )
+            if save is not None:
+                path = save / f"{header.camera}_{header.stream}_{header.seq:06d}.png"
+                if not cv2.imwrite(str(path), image):
+                    raise StreamDeblurError(f"cannot write {path}")
+    return 0

@@ -1,0 +1,104 @@
+"""Training clips synthesized on the fly from sharp real content (plate photos, video frames)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from streamdeblur.synth import SynthParams, render_clip
+from streamdeblur.train.splits import plate_box, plate_images, videos
+
+
+@dataclass
+class Source:
+    image: np.ndarray
+    box: tuple[int, int, int, int] | None
+    """Plate box (x, y, w, h), to centre some crops on plates."""
+
+
+def load_sources(held_out: bool = False, video_stride: int = 6, max_side: int = 1000) -> list[Source]:
+    """Sharp images of one split: plate photos and every ``video_stride``-th video frame."""
+    from streamdeblur.io.reader import read_frames
+
+    out: list[Source] = []
+    for path in plate_images(held_out):
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            continue
+        box = plate_box(path)
+        s = min(1.0, max_side / max(img.shape[:2]))
+        if s < 1.0:
+            img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        out.append(Source(img, None if box is None else tuple(int(round(v * s)) for v in box[:4])))
+    for path in videos(held_out):
+        for frame in read_frames(str(path), path.stem):
+            if frame.seq % video_stride == 0:
+                out.append(Source(frame.image, None))
+    return out
+
+
+def sample_clip(src: Source, rng: np.random.Generator, crop: int, n_frames: int, params: SynthParams | None = None):
+    """One random clip: rescale the source, choose a crop window (half of the time around the
+    plate), render ``n_frames`` with a random degradation."""
+    img = src.image
+    lo = 0.3 if src.box is not None else 0.6
+    s = rng.uniform(lo, 1.0)
+    s = max(s, (crop + 16) / min(img.shape[:2]))
+    scaled = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else img
+    s = scaled.shape[1] / img.shape[1]
+    h, w = scaled.shape[:2]
+    if src.box is not None and rng.random() < 0.5:
+        x, y, bw, bh = (v * s for v in src.box)
+        cx, cy = x + bw / 2 + rng.uniform(-0.3, 0.3) * crop, y + bh / 2 + rng.uniform(-0.3, 0.3) * crop
+    else:
+        cx, cy = rng.uniform(crop / 2, max(crop / 2 + 1, w - crop / 2)), rng.uniform(crop / 2, max(crop / 2 + 1, h - crop / 2))
+    cx = float(np.clip(cx, crop / 2, w - crop / 2))
+    cy = float(np.clip(cy, crop / 2, h - crop / 2))
+    if rng.random() < 0.5:
+        scaled = scaled[:, ::-1].copy()
+        cx = w - cx
+    base = np.array([[1, 0, crop / 2 - cx], [0, 1, crop / 2 - cy]], dtype=np.float64)
+    return render_clip(scaled, (crop, crop), base, n_frames, rng, params or SynthParams.random(rng))
+
+
+def to_tensor(frames: list[np.ndarray]) -> torch.Tensor:
+    """list of HxWx3 uint8 -> Tx3xHxW float in [0, 1] (channel order kept: BGR)."""
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+class ClipDataset(torch.utils.data.IterableDataset):
+    """Endless random clips: ``blurred`` Tx3xSxS, ``sharp`` Tx3xSxS, ``flow`` (T-1)x2xSxS."""
+
+    def __init__(self, crop: int = 128, n_frames: int = 5, seed: int = 0, held_out: bool = False) -> None:
+        self.crop, self.n_frames, self.seed, self.held_out = crop, n_frames, seed, held_out
+        self._sources: list[Source] | None = None
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        wid = info.id if info else 0
+        rng = np.random.default_rng([self.seed, wid])
+        if self._sources is None:
+            self._sources = load_sources(self.held_out)
+        while True:
+            src = self._sources[rng.integers(len(self._sources))]
+            clip = sample_clip(src, rng, self.crop, self.n_frames)
+            yield {
+                "blurred": to_tensor(clip.blurred),
+                "sharp": to_tensor(clip.sharp),
+                "flow": torch.from_numpy(np.stack(clip.flow)).permute(0, 3, 1, 2),
+            }
+
+
+def fixed_clips(sources: list[Source], count: int, crop: int, n_frames: int, seed: int, params: SynthParams | None = None) -> list[dict]:
+    """A reproducible list of clips (validation / evaluation)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        src = sources[i % len(sources)]
+        clip = sample_clip(src, rng, crop, n_frames, params)
+        out.append({"blurred": to_tensor(clip.blurred), "sharp": to_tensor(clip.sharp), "flow": torch.from_numpy(np.stack(clip.flow)).permute(0, 3, 1, 2)})
+    return out

@@ -1,0 +1,240 @@
+"""The training loop: flow pre-training on synthetic pairs, then joint flow + fusion training.
+
+Resumable (``last.pt`` holds model, optimiser, phase and step), logs JSON lines of losses and
+validation scores, shows a progress bar. Schedules are named in ``SCHEDULES``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from streamdeblur.models.deblur import DeblurNet
+from streamdeblur.train.data import ClipDataset, fixed_clips, load_sources
+from streamdeblur.train.losses import charbonnier, fft_l1, psnr, sequence_flow_loss
+
+
+@dataclass
+class Schedule:
+    flow_steps: int = 600
+    joint_steps: int = 2000
+    batch: int = 8
+    crop: int = 128
+    lr_flow: float = 4e-4
+    lr: float = 5e-4
+    flow_lr_joint: float = 1e-4
+    fft_weight: float = 0.05
+    flow_weight: float = 0.05
+    workers: int = 1
+    threads: int = 1
+    device: str = "cpu"
+    amp: bool = False
+    val_every: int = 200
+    val_clips: int = 24
+    minutes: float | None = None
+    """Wall-clock budget for both phases (split in proportion to their steps); None: no limit."""
+
+
+SCHEDULES = {
+    # what ships (see MODEL_CARD.md for what was actually run)
+    "cpu-quick": Schedule(flow_steps=300, joint_steps=1500, minutes=45),
+    # a couple of hours on 2 CPU cores
+    "cpu": Schedule(flow_steps=1500, joint_steps=6000, workers=1, threads=1, minutes=150),
+    # one H100/H200-class GPU with AMP
+    "gpu": Schedule(flow_steps=20000, joint_steps=100000, batch=32, crop=256, workers=8, threads=4, device="cuda", amp=True, val_every=2000, val_clips=128),
+}
+
+MODES = [  # (probability, k, causal): one network for every window
+    (0.10, 0, False),
+    (0.15, 1, False),
+    (0.55, 2, False),
+    (0.20, 2, True),
+]
+
+
+def window(k: int, causal: bool, n_frames: int) -> tuple[int, list[int]]:
+    """Centre index and neighbour offsets in a clip of ``n_frames``."""
+    if causal:
+        return n_frames - 1, [-o for o in range(1, k + 1)]
+    c = (n_frames - 1) // 2
+    return c, [o for o in range(-k, k + 1) if o != 0]
+
+
+def _lr(step: int, total: int, peak: float, warmup: int = 50) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+class Trainer:
+    def __init__(self, sched: Schedule, out: Path, seed: int = 0) -> None:
+        self.s, self.out, self.seed = sched, out, seed
+        out.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed)
+        self.device = torch.device(sched.device)
+        self.model = DeblurNet(flow_scale=0.5).to(self.device)
+        self.phase, self.step = "flow", 0
+        self.opt = self._optimiser()
+        self.scaler = torch.amp.GradScaler(enabled=sched.amp and self.device.type == "cuda")
+        self.log_path = out / "log.jsonl"
+        self.elapsed = 0.0
+        if (out / "last.pt").is_file():
+            self._load(out / "last.pt")
+
+    def _optimiser(self) -> torch.optim.Optimizer:
+        if self.phase == "flow":
+            groups = [{"params": self.model.flow.parameters(), "lr": self.s.lr_flow, "peak": self.s.lr_flow}]
+        else:
+            groups = [
+                {"params": self.model.flow.parameters(), "lr": self.s.flow_lr_joint, "peak": self.s.flow_lr_joint},
+                {"params": self.model.fusion.parameters(), "lr": self.s.lr, "peak": self.s.lr},
+            ]
+        return torch.optim.AdamW(groups, weight_decay=1e-4)
+
+    def _load(self, path: Path) -> None:
+        ck = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(ck["model"])
+        self.phase, self.step, self.elapsed = ck["phase"], ck["step"], ck.get("elapsed", 0.0)
+        self.opt = self._optimiser()
+        self.opt.load_state_dict(ck["opt"])
+        print(f"resumed {path}: phase {self.phase}, step {self.step}")
+
+    def save(self) -> None:
+        ck = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "phase": self.phase, "step": self.step,
+              "elapsed": self.elapsed, "config": self.model.config(), "schedule": asdict(self.s)}
+        tmp = self.out / "last.pt.tmp"
+        torch.save(ck, tmp)
+        tmp.replace(self.out / "last.pt")
+
+    def log(self, **row) -> None:
+        with self.log_path.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+    def _batch(self, it) -> dict[str, torch.Tensor]:
+        return {k: v.to(self.device, non_blocking=True) for k, v in next(it).items()}
+
+    def _flow_step(self, b: dict[str, torch.Tensor]) -> dict[str, float]:
+        blurred, flow = b["blurred"], b["flow"]
+        n, t = blurred.shape[:2]
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.scaler.is_enabled()):
+            states = self.model.encode(blurred.flatten(0, 1))
+            from streamdeblur.models.deblur import split_batch, cat_states
+
+            per = split_batch(states, n, t)
+            preds = self.model.pair_flow(cat_states(per[:-1]), cat_states(per[1:]), all_iters=True)
+        target = flow.transpose(0, 1).flatten(0, 1)  # pair-major, like cat_states
+        loss, epe = sequence_flow_loss(preds, target)
+        return {"loss": loss, "epe": epe}
+
+    def _joint_step(self, b: dict[str, torch.Tensor], rng: random.Random) -> dict[str, float]:
+        blurred, sharp, flow = b["blurred"], b["sharp"], b["flow"]
+        r, acc = rng.random(), 0.0
+        for p, k, causal in MODES:
+            acc += p
+            if r <= acc:
+                break
+        centre, offsets = window(k, causal, blurred.shape[1])
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.scaler.is_enabled()):
+            out, pair_iters = self.model(blurred, centre, offsets)
+        target = sharp[:, centre]
+        rec = charbonnier(out.float(), target)
+        loss = rec + self.s.fft_weight * fft_l1(out, target)
+        row = {"rec": rec, "psnr": psnr(out.detach().float(), target)}
+        if pair_iters:
+            lo = min([centre, *[centre + o for o in offsets]])
+            fl = [sequence_flow_loss(iters, flow[:, lo + i]) for i, iters in enumerate(pair_iters)]
+            floss = sum(f[0] for f in fl) / len(fl)
+            loss = loss + self.s.flow_weight * floss
+            row["epe"] = sum(f[1] for f in fl) / len(fl)
+        row["loss"] = loss
+        return row
+
+    @torch.no_grad()
+    def validate(self, clips: list[dict]) -> dict[str, float]:
+        self.model.eval()
+        ps, pb, epes = [], [], []
+        for i in range(0, len(clips), 8):
+            chunk = clips[i : i + 8]
+            blurred = torch.stack([c["blurred"] for c in chunk]).to(self.device)
+            sharp = torch.stack([c["sharp"] for c in chunk]).to(self.device)
+            flow = torch.stack([c["flow"] for c in chunk]).to(self.device)
+            centre, offsets = window(2, False, blurred.shape[1])
+            out, pair_iters = self.model(blurred, centre, offsets)
+            ps.append(psnr(out.float(), sharp[:, centre]).item())
+            pb.append(psnr(blurred[:, centre], sharp[:, centre]).item())
+            epes.append(np.mean([sequence_flow_loss(it, flow[:, j])[1].item() for j, it in enumerate(pair_iters)]))
+        self.model.train()
+        return {"val_psnr": float(np.mean(ps)), "val_psnr_blurred": float(np.mean(pb)), "val_epe": float(np.mean(epes))}
+
+    def run(self) -> None:
+        s = self.s
+        torch.set_num_threads(s.threads)
+        val = fixed_clips(load_sources(held_out=False), s.val_clips, s.crop, 5, seed=1234)
+        loader = torch.utils.data.DataLoader(
+            ClipDataset(s.crop, 5, seed=self.seed + self.step), batch_size=s.batch, num_workers=s.workers,
+            persistent_workers=s.workers > 0, pin_memory=self.device.type == "cuda",
+        )
+        it = iter(loader)
+        rng = random.Random(self.seed + self.step)
+        total = s.flow_steps + s.joint_steps
+        budget = None if s.minutes is None else s.minutes * 60
+        for phase, steps, offset in (("flow", s.flow_steps, 0), ("joint", s.joint_steps, s.flow_steps)):
+            if self.phase == "joint" and phase == "flow":
+                continue
+            if self.phase != phase:
+                self.phase, self.step = phase, 0
+                self.opt = self._optimiser()
+            phase_budget = None if budget is None else budget * (offset + steps) / total
+            bar = tqdm(total=steps, initial=self.step, desc=phase, unit="step", dynamic_ncols=True)
+            t_last = time.time()
+            while self.step < steps:
+                for g in self.opt.param_groups:
+                    g["lr"] = _lr(self.step, steps, g["peak"])
+                b = self._batch(it)
+                row = self._flow_step(b) if phase == "flow" else self._joint_step(b, rng)
+                self.opt.zero_grad(set_to_none=True)
+                self.scaler.scale(row["loss"]).backward()
+                self.scaler.unscale_(self.opt)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                self.scaler.step(self.opt)
+                self.scaler.update()
+                self.step += 1
+                now = time.time()
+                self.elapsed += now - t_last
+                t_last = now
+                vals = {k: float(v) for k, v in row.items()}
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.3f}" for k, v in vals.items()})
+                if self.step % 10 == 0:
+                    self.log(phase=phase, step=self.step, elapsed=round(self.elapsed, 1), lr=self.opt.param_groups[-1]["lr"], **vals)
+                out_of_time = phase_budget is not None and self.elapsed >= phase_budget
+                if self.step % s.val_every == 0 or self.step == steps or out_of_time:
+                    v = self.validate(val)
+                    self.log(phase=phase, step=self.step, elapsed=round(self.elapsed, 1), **v)
+                    bar.write(f"{phase} step {self.step}: " + ", ".join(f"{k} {x:.3f}" for k, x in v.items()))
+                    self.save()
+                if out_of_time:
+                    bar.write(f"{phase}: time budget reached at step {self.step}/{steps}")
+                    self.log(phase=phase, step=self.step, stopped="time budget", elapsed=round(self.elapsed, 1))
+                    break
+            bar.close()
+            self.save()
+            if phase == "flow":
+                self.phase, self.step = "joint", 0
+                self.opt = self._optimiser()
+                self.save()
+
+
+def schedule(name: str, **overrides) -> Schedule:
+    """A named schedule with some fields replaced."""
+    return replace(SCHEDULES[name], **{k: v for k, v in overrides.items() if v is not None})

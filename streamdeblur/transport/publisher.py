@@ -1,0 +1,48 @@
+"""The publishing side: frames out on one ZeroMQ socket, never blocking the pipeline."""
+
+from __future__ import annotations
+
+import zmq
+
+from streamdeblur.errors import StreamDeblurError
+from streamdeblur.frame import Frame
+from streamdeblur.transport import wire
+from streamdeblur.transport.endpoint import parse_endpoint
+
+
+class Publisher:
+    """Sends frames in wire format v1. A full queue (slow or absent consumer on a
+    non-PUB socket) drops the message and counts it instead of blocking."""
+
+    def __init__(self, endpoint: str, encoding: str = "bgr24", jpeg_quality: int = 90, send_hwm: int = 64):
+        self.endpoint = parse_endpoint(endpoint, "pub", True)
+        self.encoding = encoding
+        self.jpeg_quality = jpeg_quality
+        self.sent = 0
+        self.dropped = 0
+        self._ctx = zmq.Context.instance()
+        self._sock = self._ctx.socket(self.endpoint.zmq_type)
+        self._sock.setsockopt(zmq.SNDHWM, send_hwm)
+        self._sock.setsockopt(zmq.LINGER, 500)
+        try:
+            if self.endpoint.bind:
+                self._sock.bind(self.endpoint.address)
+            else:
+                self._sock.connect(self.endpoint.address)
+        except zmq.ZMQError as exc:
+            self._sock.close(0)
+            raise StreamDeblurError(f"output endpoint {self.endpoint}: {exc.strerror.lower()}") from None
+
+    def publish(self, frame: Frame, stream: str, model: str) -> bool:
+        """Send one frame; False when it had to be dropped."""
+        parts = wire.encode(frame, stream, model, self.encoding, self.jpeg_quality)
+        try:
+            self._sock.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            self.dropped += 1
+            return False
+        self.sent += 1
+        return True
+
+    def close(self) -> None:
+        self._sock.close()

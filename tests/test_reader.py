@@ -1,0 +1,78 @@
+"""PyAV reader on real encoded video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import DEMO_CLIP, decode_direct
+from streamdeblur.errors import SourceError
+from streamdeblur.io.reader import ReadStats, probe, read_frames
+from streamdeblur.logutil import mask_url
+
+
+def test_frames_match_direct_decode(clip: Path):
+    ref = decode_direct(clip)
+    frames = list(read_frames(str(clip), "cam"))
+    assert len(frames) == len(ref) == 30
+    assert [f.seq for f in frames] == list(range(30))
+    for f, r in zip(frames, ref):
+        np.testing.assert_array_equal(f.image, r)
+    pts = [f.pts for f in frames]
+    assert pts == sorted(pts) and frames[1].seconds == pytest.approx(1 / 25, abs=1e-3)
+
+
+def test_loop_keeps_counting(clip: Path):
+    stats = ReadStats()
+    frames = []
+    for f in read_frames(str(clip), "cam", loop=True, stats=stats):
+        frames.append(f)
+        if len(frames) == 45:
+            break
+    assert [f.seq for f in frames] == list(range(45)) and stats.loops == 1
+
+
+def test_resize(clip: Path):
+    f = next(read_frames(str(clip), "cam", resize=(80, 48)))
+    assert f.image.shape == (48, 80, 3)
+
+
+def test_realtime_pacing_and_fps_cap(clip: Path):
+    import time
+
+    stats = ReadStats()
+    t0 = time.monotonic()
+    frames = list(read_frames(str(clip), "cam", realtime=True, fps_cap=10, stats=stats))
+    elapsed = time.monotonic() - t0
+    assert elapsed >= 29 / 25 * 0.9  # paced at the clip's 25 fps
+    assert 10 <= len(frames) <= 16 and stats.skipped == 30 - len(frames)
+
+
+def test_probe_bundled_clip():
+    info = probe(str(DEMO_CLIP))
+    assert (info["width"], info["height"]) == (768, 432) and info["codec"] == "h264"
+
+
+def test_missing_and_not_video(tmp_path: Path):
+    with pytest.raises(SourceError, match="no such file"):
+        next(read_frames(str(tmp_path / "none.mp4")))
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00garbage" * 1000)
+    with pytest.raises(SourceError, match="not a video file"):
+        next(read_frames(str(bad)))
+
+
+def test_unreachable_rtsp_times_out():
+    import time
+
+    t0 = time.monotonic()
+    with pytest.raises(SourceError, match=r"rtsp://\*\*\*@127.0.0.1:1/x: cannot open"):
+        next(read_frames("rtsp://admin:secret@127.0.0.1:1/x", open_timeout=2, read_timeout=2))
+    assert time.monotonic() - t0 < 10
+
+
+def test_mask_url():
+    assert mask_url("rtsp://admin:pw@10.0.0.1/s") == "rtsp://***@10.0.0.1/s"
+    assert mask_url("rtsp://10.0.0.1/s") == "rtsp://10.0.0.1/s"
