@@ -9,6 +9,7 @@ PIP := $(PY) -m pip install --isolated --disable-pip-version-check
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml
+	bash tools/install_system_deps.sh  # Chromium (dashboard tests), GStreamer RTSP server (RTSP tests)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) -q --upgrade pip
 	$(PIP) -e '.[test]'

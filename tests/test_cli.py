@@ -32,6 +32,7 @@ def start_pipeline(tmp_path: Path, clip: Path, port: int, duration: float = 60) 
         f"cameras:\n  - id: lot\n    url: {clip}\n    loop: true\n"
         f"output:\n  endpoint: pub+bind:tcp://127.0.0.1:{port}\n  publish_raw: true\n"
         "pipeline:\n  status_interval: 1\n"
+        "dashboard:\n  enabled: false\n"
     )
     return subprocess.Popen(
         [*CLI, "run", str(cfg), "--duration", str(duration)],

@@ -141,11 +141,12 @@ def test_bad_camera_fails_alone(ray_cluster, clip: Path, tmp_path: Path, endpoin
         endpoint,
         [
             {"id": "good", "url": str(clip), "realtime": False},
-            {"id": "dead", "url": "rtsp://user:pw@127.0.0.1:9/none", "open_timeout": 1, "read_timeout": 1},
+            {"id": "dead", "url": "rtsp://user:pw@127.0.0.1:9/none", "open_timeout": 1, "read_timeout": 1,
+             "max_reconnects": 2, "reconnect_initial": 0.2},
         ],
     )
     summary, got = run_with_subscriber(cfg, endpoint)
     assert summary["good"]["frames_out"] == 30 and summary["good"]["state"] == "ended"
-    assert summary["dead"]["state"] == "failed"
-    assert "rtsp://***@127.0.0.1:9/none: cannot open" in summary["dead"]["error"]
+    assert summary["dead"]["state"] == "failed" and summary["dead"]["reconnects"] == 2
+    assert summary["dead"]["error"].startswith("gave up after 2 reconnect attempts: rtsp://***@127.0.0.1:9/none: cannot open")
     assert "pw" not in summary["dead"]["error"]

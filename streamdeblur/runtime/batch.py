@@ -20,6 +20,7 @@ class SourceStats:
     skipped: int = 0
     """Frames skipped by the camera's fps cap."""
     corrupt: int = 0
+    reconnects: int = 0
     error: str | None = None
 
 
@@ -39,3 +40,5 @@ class Batch:
     source: SourceStats | None = None
     model: str = "none"
     inference_s: float = 0.0
+    worker: int = 0
+    """Process id of the deblur worker that made the batch (a change = it restarted)."""

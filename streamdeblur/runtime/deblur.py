@@ -25,12 +25,18 @@ class DeblurWorker:
         self.keep_raw = keep_raw
         self._pending: dict[str, deque[Frame]] = {}
 
+    def pid(self) -> int:
+        """The process this worker runs in (for tests and diagnostics)."""
+        import os
+
+        return os.getpid()
+
     def describe(self) -> dict[str, str]:
         return {"model": self.engine.name, "device": self.engine.device, "precision": self.engine.precision}
 
     def process(self, batch: Batch) -> Batch:
         if batch.ended and not batch.frames and batch.camera not in self._pending:
-            return Batch(camera=batch.camera, ended=True, source=batch.source, model=self.engine.name)
+            return Batch(camera=batch.camera, ended=True, source=batch.source, model=self.engine.name, worker=self.pid())
         pending = self._pending.setdefault(batch.camera, deque())
         t0 = time.perf_counter()
         outputs = []
@@ -51,4 +57,5 @@ class DeblurWorker:
             source=batch.source,
             model=self.engine.name,
             inference_s=elapsed,
+            worker=self.pid(),
         )

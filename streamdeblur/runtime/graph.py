@@ -6,15 +6,22 @@ store from actor to actor, and it fetches only the small :class:`PublishReport`.
 camera has at most ``in_flight`` chains outstanding: that bound, with the sources'
 bounded queues, is what keeps memory and latency from growing when a stage is slow.
 Calls from one caller to one actor run in order, so every camera's frames stay in order.
+
+Every actor has a restart policy: when its process dies, Ray starts a new one, the batches
+it held are counted as lost (``CameraStatus.lost``) and logged, and pumping goes on; a
+restarted source resumes numbering (and, for offline files, decoding) after the last
+frame that was published.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 
 import ray
+from ray.exceptions import RayError
 
 from streamdeblur.config import Config
 from streamdeblur.errors import StreamDeblurError
@@ -26,6 +33,12 @@ from streamdeblur.runtime.source import CameraSource
 from streamdeblur.runtime.status import CameraStatus
 
 StatusCallback = Callable[[list[CameraStatus]], None]
+log = logging.getLogger("streamdeblur")
+# Actors come back when their process dies. A source's calls fail (the driver restarts it
+# where the last one stopped); a stage's call is retried once on the new process, so the
+# batch it held is not lost (twice: it is counted as lost and skipped).
+SOURCE_RESTART = {"max_restarts": -1, "max_task_retries": 0}
+STAGE_RESTART = {"max_restarts": -1, "max_task_retries": 1}
 
 
 def check_sources(cfg: Config) -> None:
@@ -47,7 +60,7 @@ class Pipeline:
         self._sources: dict[str, ray.actor.ActorHandle] = {}
         self._deblur: list[ray.actor.ActorHandle] = []
         self._publisher: ray.actor.ActorHandle | None = None
-        self._chains: dict[ray.ObjectRef, str] = {}
+        self._chains: dict[ray.ObjectRef, tuple[str, ray.ObjectRef]] = {}
         self.stop_event = threading.Event()
         self.engine_info: dict[str, str] = {"model": "none", "device": "cpu", "precision": "none"}
 
@@ -63,14 +76,14 @@ class Pipeline:
 
     def _create_actors(self) -> None:
         cfg = self.cfg
-        publisher = ray.remote(PublishWorker).options(num_cpus=0).remote(cfg.output)
+        publisher = ray.remote(PublishWorker).options(num_cpus=0, **STAGE_RESTART).remote(cfg.output)
         self._publisher = publisher
         error = ray.get(publisher.ready.remote())
         if error:
             raise StreamDeblurError(error)
         if cfg.model.name != "none":
             cls = ray.remote(DeblurWorker).options(
-                num_cpus=cfg.ray.deblur_num_cpus, num_gpus=cfg.ray.deblur_num_gpus
+                num_cpus=cfg.ray.deblur_num_cpus, num_gpus=cfg.ray.deblur_num_gpus, **STAGE_RESTART
             )
             threads = cfg.model.threads or max(1, int(cfg.ray.deblur_num_cpus))
             self._deblur = [
@@ -81,9 +94,10 @@ class Pipeline:
             self.engine_info = infos[0]
         src_cls = ray.remote(CameraSource)
         for cam in cfg.cameras:
-            self._sources[cam.id] = src_cls.options(num_cpus=0, resources=dict(cfg.ray.source_resources)).remote(
-                cam, cfg.pipeline.queue_size
-            )
+            self._sources[cam.id] = src_cls.options(
+                num_cpus=0, resources=dict(cfg.ray.source_resources), **SOURCE_RESTART
+            ).remote(cam, cfg.pipeline.queue_size)
+        ray.get([src.start.remote(0) for src in self._sources.values()])
 
     def close(self) -> None:
         """Stop the sources, let in-flight frames reach the output, remove the actors."""
@@ -115,10 +129,35 @@ class Pipeline:
 
     # -- pumping --------------------------------------------------------------------
     def _submit(self, camera: str, index: int) -> None:
-        ref = self._sources[camera].get.remote(self.cfg.pipeline.batch_size, 1.0)
+        ref, span = self._sources[camera].get.options(num_returns=2).remote(self.cfg.pipeline.batch_size, 1.0)
         if self._deblur:
             ref = self._deblur[index % len(self._deblur)].process.remote(ref)
-        self._chains[self._publisher.publish.remote(ref)] = camera
+        self._chains[self._publisher.publish.remote(ref)] = (camera, span)
+
+    def _collect(self, ref: ray.ObjectRef) -> tuple[str, PublishReport | None]:
+        """The report of a finished chain, or None when an actor on its way died."""
+        camera, span = self._chains.pop(ref)
+        try:
+            return camera, ray.get(ref)
+        except RayError as exc:
+            lost = self._span(span)[1]
+            self.status[camera].failed_batch(lost)
+            reason = str(exc).strip().splitlines()[0][:200]
+            log.warning("camera %s: a stage failed (%s); %d frames lost, actor restarting", camera, reason, lost)
+            # A restarted source resumes after every frame already handed out.
+            last = self.status[camera].last_seq
+            resume = [0 if last is None else last + 1, sum(self._span(span))]
+            resume += [sum(self._span(s)) for c, s in self._chains.values() if c == camera]
+            self._sources[camera].start.remote(max(resume))
+            return camera, None
+
+    @staticmethod
+    def _span(span: ray.ObjectRef) -> tuple[int, int]:
+        """(first_seq, count) of a batch a source handed out; (0, 0) if that source died."""
+        try:
+            return tuple(ray.get(span, timeout=0.5))
+        except (RayError, TimeoutError):
+            return (0, 0)
 
     def run(
         self,
@@ -142,12 +181,13 @@ class Pipeline:
                 break
             ready, _ = ray.wait(list(self._chains), num_returns=1, timeout=0.2)
             for ref in ready:
-                cam = self._chains.pop(ref)
-                report: PublishReport = ray.get(ref)
-                self.status[cam].update(report)
-                if on_report is not None:
-                    on_report(report)
-                if report.ended:
+                cam, report = self._collect(ref)
+                if report is not None:
+                    if self.status[cam].update(report):
+                        log.warning("camera %s: deblur worker restarted (now pid %d)", cam, report.worker)
+                    if on_report is not None:
+                        on_report(report)
+                if report is not None and report.ended:
                     active.discard(cam)
                 elif cam in active:
                     self._submit(cam, index[cam])

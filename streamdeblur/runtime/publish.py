@@ -24,6 +24,7 @@ class PublishReport:
     source: SourceStats | None = None
     model: str = "none"
     inference_s: float = 0.0
+    worker: int = 0
 
 
 class PublishWorker:
@@ -44,7 +45,8 @@ class PublishWorker:
 
     def publish(self, batch: Batch) -> PublishReport:
         report = PublishReport(
-            camera=batch.camera, ended=batch.ended, source=batch.source, model=batch.model, inference_s=batch.inference_s
+            camera=batch.camera, ended=batch.ended, source=batch.source, model=batch.model, inference_s=batch.inference_s,
+            worker=batch.worker,
         )
         raw = batch.raw if batch.raw is not None else (batch.frames if batch.model == "none" else None)
         for i, frame in enumerate(batch.frames):

@@ -3,11 +3,18 @@
 Live cameras (RTSP, or files paced in ``realtime``) keep the newest frames: when the
 queue is full the oldest frame is dropped and counted, so a slow pipeline never makes
 latency or memory grow. Offline files never drop: the decoder waits for room instead.
-Run as a Ray actor by the pipeline graph; usable as a plain object in-process.
+
+RTSP cameras that fail to open, stall (no data for ``read_timeout``) or end are reopened
+with exponential back-off and jitter, forever or up to ``max_reconnects`` attempts in a
+row; the state moves connecting -> streaming -> reconnecting -> streaming ... or failed.
+
+Run as a Ray actor by the pipeline graph (which restarts it if its process dies and calls
+``start(next_seq)`` so numbering continues); usable as a plain object in-process.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import deque
@@ -17,7 +24,14 @@ from streamdeblur.config import CameraConfig
 from streamdeblur.errors import StreamDeblurError
 from streamdeblur.frame import Frame
 from streamdeblur.io.reader import ReadStats, read_frames
+from streamdeblur.logutil import mask_url
 from streamdeblur.runtime.batch import Batch, SourceStats
+
+
+def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Random) -> float:
+    """Seconds before reconnect attempt ``attempt`` (1-based): doubling, capped, +-25% jitter."""
+    base = min(maximum, initial * 2 ** (attempt - 1))
+    return base * rng.uniform(0.75, 1.25)
 
 
 class CameraSource:
@@ -31,40 +45,80 @@ class CameraSource:
         self._stop = threading.Event()
         self._read = ReadStats()
         self._stats = SourceStats(camera=camera.id)
-        self._thread = threading.Thread(target=self._run, name=f"source-{camera.id}", daemon=True)
-        self._thread.start()
+        self._next_seq = 0
+        self._thread: threading.Thread | None = None
+        self._rng = random.Random()
+
+    def start(self, next_seq: int = 0) -> None:
+        """Begin decoding, numbering frames from ``next_seq``. An offline file skips the
+        frames before it (a restarted source resumes where the last one stopped). Does
+        nothing when already started."""
+        with self._cond:
+            if self._thread is not None:
+                return
+            self._next_seq = next_seq
+            self._thread = threading.Thread(target=self._run, name=f"source-{self.camera.id}", daemon=True)
+            self._thread.start()
 
     def _run(self) -> None:
         cam = self.camera
-        try:
-            frames = read_frames(
-                cam.url,
-                cam.id,
-                loop=cam.loop,
-                realtime=cam.realtime,
-                fps_cap=cam.fps,
-                resize=cam.resize,
-                open_timeout=cam.open_timeout,
-                read_timeout=cam.read_timeout,
-                stats=self._read,
-            )
-            for frame in frames:
-                if self._stop.is_set():
-                    break
-                self._put(frame)
-            final_state, error = "ended", None
-        except StreamDeblurError as exc:
-            final_state, error = "failed", str(exc)
-        except Exception as exc:  # noqa: BLE001 - a camera must never take the pipeline down
-            final_state, error = "failed", f"{cam.id}: {type(exc).__name__}: {exc}"
+        attempt = 0
+        skip_until = self._next_seq if not cam.is_live else 0
+        while not self._stop.is_set():
+            error: str | None = None
+            try:
+                for frame in read_frames(
+                    cam.url,
+                    cam.id,
+                    loop=cam.loop,
+                    realtime=cam.realtime,
+                    fps_cap=cam.fps,
+                    resize=cam.resize,
+                    open_timeout=cam.open_timeout,
+                    read_timeout=cam.read_timeout,
+                    start_seq=0 if skip_until else self._next_seq,
+                    stats=self._read,
+                ):
+                    if self._stop.is_set():
+                        break
+                    if frame.seq < skip_until:
+                        continue
+                    skip_until = 0
+                    attempt = 0
+                    self._next_seq = frame.seq + 1
+                    self._put(frame)
+            except StreamDeblurError as exc:
+                error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - a camera must never take the pipeline down
+                error = f"{mask_url(cam.url)}: {type(exc).__name__}: {exc}"
+            if self._stop.is_set():
+                break
+            if not cam.is_rtsp:
+                self._finish("failed" if error else "ended", error)
+                return
+            attempt += 1
+            if cam.max_reconnects is not None and attempt > cam.max_reconnects:
+                why = error or "stream ended"
+                self._finish("failed", f"gave up after {cam.max_reconnects} reconnect attempts: {why}")
+                return
+            delay = backoff_delay(attempt, cam.reconnect_initial, cam.reconnect_max, self._rng)
+            with self._cond:
+                self._stats.state = "reconnecting" if self._stats.state != "connecting" else "connecting"
+                self._stats.error = f"{error or 'stream ended'}; retrying in {delay:.1f} s"
+                self._stats.reconnects += 1
+            self._stop.wait(delay)
+        self._finish("ended", None)
+
+    def _finish(self, state: str, error: str | None) -> None:
         with self._cond:
-            self._stats.state = final_state
+            self._stats.state = state
             self._stats.error = error
             self._cond.notify_all()
 
     def _put(self, frame: Frame) -> None:
         with self._cond:
             self._stats.state = "streaming"
+            self._stats.error = None
             if self.camera.is_live:
                 if len(self._queue) >= self.queue_size:
                     self._queue.popleft()
@@ -79,11 +133,13 @@ class CameraSource:
     def finished(self) -> bool:
         return self._stats.state in ("ended", "failed")
 
-    def get(self, max_frames: int, timeout: float = 1.0) -> Batch:
-        """Up to ``max_frames`` frames, waiting at most ``timeout`` s for the first one.
+    def get(self, max_frames: int, timeout: float = 1.0) -> tuple[Batch, tuple[int, int]]:
+        """Up to ``max_frames`` frames, waiting at most ``timeout`` s for the first one,
+        and ``(first_seq, count)`` (a second, tiny return value the driver fetches on its own).
 
         The batch is marked ``ended`` once the stream is over and the queue is empty.
         """
+        self.start(self._next_seq)
         deadline = time.monotonic() + timeout
         with self._cond:
             while not self._queue and not self.finished:
@@ -94,11 +150,20 @@ class CameraSource:
             frames = [self._queue.popleft() for _ in range(min(max_frames, len(self._queue)))]
             self._cond.notify_all()
             ended = self.finished and not self._queue
-            return Batch(camera=self.camera.id, frames=frames, ended=ended, source=self.stats())
+            return Batch(camera=self.camera.id, frames=frames, ended=ended, source=self.stats()), (
+                frames[0].seq if frames else self._next_seq,
+                len(frames),
+            )
 
     def stats(self) -> SourceStats:
         """A snapshot of the counters."""
         return replace(self._stats, decoded=self._read.decoded, skipped=self._read.skipped, corrupt=self._read.corrupt)
+
+    def pid(self) -> int:
+        """The process this source runs in (for tests and diagnostics)."""
+        import os
+
+        return os.getpid()
 
     def stop(self) -> None:
         """Stop decoding (the thread ends at its next frame)."""

@@ -25,6 +25,11 @@ class CameraStatus:
     """Frames dropped anywhere (source queue + publisher)."""
     skipped: int = 0
     corrupt: int = 0
+    reconnects: int = 0
+    lost: int = 0
+    """Frames lost because a stage's process died (they are in ``dropped`` too)."""
+    restarts: int = 0
+    """Actor deaths seen on this camera's path: restarted workers and failed batches."""
     error: str | None = None
     model: str = "none"
     camera_fps: float = 0.0
@@ -33,9 +38,18 @@ class CameraStatus:
     last_seq: int | None = None
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=512))
     _publish_dropped: int = 0
+    _worker: int = 0
+    _src_last: tuple[int, ...] = (0, 0, 0, 0, 0)
+    _src_base: tuple[int, ...] = (0, 0, 0, 0, 0)
     _rate_mark: tuple[float, int, int] | None = None
 
-    def update(self, report: PublishReport) -> None:
+    def update(self, report: PublishReport) -> bool:
+        """Take a batch's report; True when it shows that the deblur worker restarted."""
+        restarted = bool(self._worker and report.worker and report.worker != self._worker)
+        if report.worker:
+            self._worker = report.worker
+        if restarted:
+            self.restarts += 1
         self.frames_out += report.published
         self._publish_dropped += report.dropped
         self.latencies_ms.extend(report.latencies_ms)
@@ -47,14 +61,27 @@ class CameraStatus:
             self._take_source(report.source)
         if report.ended and self.state not in ("failed",):
             self.state = report.source.state if report.source else "ended"
+        return restarted
 
     def _take_source(self, src: SourceStats) -> None:
+        counts = (src.decoded, src.dropped, src.skipped, src.corrupt, src.reconnects)
+        if counts[0] < self._src_last[0]:  # a restarted source counts from zero again
+            self._src_base = tuple(b + last for b, last in zip(self._src_base, self._src_last))
+        self._src_last = counts
+        decoded, dropped, skipped, corrupt, reconnects = (b + c for b, c in zip(self._src_base, counts))
         self.state = src.state
-        self.frames_in = src.decoded
-        self.dropped = src.dropped + self._publish_dropped
-        self.skipped = src.skipped
-        self.corrupt = src.corrupt
+        self.frames_in = decoded
+        self.dropped = dropped + self._publish_dropped + self.lost
+        self.skipped = skipped
+        self.corrupt = corrupt
+        self.reconnects = reconnects
         self.error = src.error
+
+    def failed_batch(self, lost: int) -> None:
+        """A batch of ``lost`` frames died with an actor."""
+        self.restarts += 1
+        self.lost += lost
+        self.dropped += lost
 
     def tick(self, now: float | None = None) -> None:
         """Refresh the rolling frame rates (call once per status interval)."""
@@ -93,6 +120,9 @@ class CameraStatus:
             "dropped": self.dropped,
             "skipped": self.skipped,
             "corrupt": self.corrupt,
+            "reconnects": self.reconnects,
+            "lost": self.lost,
+            "restarts": self.restarts,
             "latency_p50_ms": self.latency_ms(50),
             "latency_p95_ms": self.latency_ms(95),
             "error": self.error,
