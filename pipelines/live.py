@@ -31,7 +31,12 @@ def run(
             print(st.line(), file=out, flush=True)
 
     interrupted = False
+    dashboard = None
     try:
+        if cfg.dashboard.enabled:  # before Ray starts: a taken port fails fast
+            from streamdeblur.dashboard.server import for_pipeline
+
+            dashboard = for_pipeline(pipeline)
         pipeline.start()
         # after ray.init, which installs a SIGTERM handler of its own
         signal.signal(signal.SIGTERM, lambda *_: pipeline.stop_event.set())
@@ -45,13 +50,17 @@ def run(
         for cam in cfg.cameras:
             mode = "live" if cam.is_live else "offline"
             print(f"  {cam.id}: {mask_url(cam.url)} ({mode}{', loop' if cam.loop else ''})", file=out, flush=True)
+        if dashboard is not None:
+            print(f"  dashboard: {dashboard.url} (metrics: {dashboard.url}metrics)", file=out, flush=True)
         try:
-            summary = pipeline.run(duration, on_status=show)
+            summary = pipeline.run(duration, on_status=show, on_report=dashboard.on_report if dashboard else None)
         except KeyboardInterrupt:
             interrupted = True
             summary = {cam: st.summary() for cam, st in pipeline.status.items()}
     finally:
         pipeline.close()
+        if dashboard is not None:
+            dashboard.stop()
         signal.signal(signal.SIGTERM, previous)
     if as_json:
         print(json.dumps({"interrupted": interrupted, "cameras": summary}), file=out, flush=True)

@@ -12,6 +12,7 @@ from streamdeblur.errors import StreamDeblurError
 # Modules with ``register(subparsers)``; each keeps heavy imports inside its handlers.
 COMMAND_MODULES = [
     "streamdeblur.runtime.commands",
+    "streamdeblur.dashboard.commands",
 ]
 
 

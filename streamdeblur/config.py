@@ -112,6 +112,11 @@ class OutputConfig(_Section):
     """Also publish the untouched frames on ``<camera>/raw`` (for A/B consumers)."""
     send_hwm: int = Field(default=64, ge=1)
     """ZeroMQ high-water mark: messages queued per subscriber before drops."""
+    curve_secret_key: str | None = None
+    """CURVE: this publisher's ``.key_secret`` certificate; frames go out encrypted."""
+    curve_authorized_keys: str | None = None
+    """CURVE: folder of client ``.key`` files allowed to connect (default: any client
+    holding the publisher's public key)."""
 
     @field_validator("endpoint")
     @classmethod
@@ -232,10 +237,19 @@ def parse_config(data: object, source: str = "<config>", base_dir: Path | None =
         raise ConfigError(f"{source}: {_describe(first, data)}{more}") from None
     if base_dir is not None:
         for cam in cfg.cameras:
-            if "://" not in cam.url and not Path(cam.url).is_absolute():
-                local = Path(cam.url)
-                cam.url = str(local if local.exists() else (base_dir / local))
+            if "://" not in cam.url:
+                cam.url = _resolve(cam.url, base_dir)
+        out = cfg.output
+        out.curve_secret_key = out.curve_secret_key and _resolve(out.curve_secret_key, base_dir)
+        out.curve_authorized_keys = out.curve_authorized_keys and _resolve(out.curve_authorized_keys, base_dir)
     return cfg
+
+
+def _resolve(path: str, base_dir: Path) -> str:
+    """A relative path as given when it exists from the working directory, else from the
+    config file's folder."""
+    local = Path(path)
+    return str(local if local.is_absolute() or local.exists() else base_dir / local)
 
 
 def load_config(path: str | Path) -> Config:

@@ -69,6 +69,43 @@ def test_run_subscribe_save_and_ctrl_c(tmp_path: Path, clip: Path):
     assert status and "streaming" in status[0] and " fps" in status[0] and "dropped 0" in status[0]
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (from /proc)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                children = {int(c) for c in (task / "children").read_text().split()}
+            except OSError:
+                continue
+            todo += children - found
+            found |= children
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_ctrl_c_leaves_no_orphan_processes(tmp_path: Path, clip: Path):
+    proc = start_pipeline(tmp_path, clip, free_port())
+    assert "publishing on" in proc.stdout.readline()
+    time.sleep(1)
+    children = descendants(proc.pid)
+    assert len(children) >= 3  # Ray's GCS, raylet, workers...
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(alive(p) for p in children):
+        time.sleep(0.5)
+    assert not [p for p in children if alive(p)]
+
+
 def test_run_duration_and_sigterm(tmp_path: Path, clip: Path):
     port = free_port()
     proc = start_pipeline(tmp_path, clip, port, duration=4)

@@ -101,3 +101,11 @@ def test_cli_bad_input_is_one_line(tmp_path: Path, text: str, message: str):
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("streamdeblur: error: ") and message in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_yaml_is_loaded_safely(tmp_path: Path):
+    marker = tmp_path / "pwned"
+    path = write(tmp_path, f"cameras: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(ConfigError, match="invalid YAML at line 1"):
+        load_config(path)
+    assert not marker.exists()

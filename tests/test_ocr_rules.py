@@ -274,3 +274,26 @@ def test_load_labels(tmp_path: Path):
         load_labels(empty)
     with pytest.raises(StreamDeblurError, match="not a directory"):
         load_labels(tmp_path / "missing")
+
+
+def test_format_drops_an_extra_character_only_when_swaps_fail():
+    sk = PlateFormat(r"[A-Z]{2}[0-9]{3}[A-Z]{2}")
+    assert sk.fix("RKE906AJ") == "RK906AJ"  # the coat of arms read as E
+    assert sk.fix("RKE9O6AJ") == "RK906AJ"  # plus a look-alike swap
+    assert sk.fix("RK906AJ") == "RK906AJ"
+    assert sk.fix("XRKE906AJ") is None  # two extra characters: not this format
+
+
+def test_voter_does_not_merge_different_plates_in_the_same_place():
+    v = PlateVoter(vote_frames=3)
+    reads = []
+    for seq in range(3):
+        reads += v.update(seq, [obs("AYO9034")])
+    for seq in range(40, 43):  # the next car stops where the last one was
+        reads += v.update(seq, [obs("PJB2414")])
+    reads += v.flush()
+    assert [r.text for r in reads] == ["AYO9034", "PJB2414"]
+    v = PlateVoter(vote_frames=3)
+    v.update(0, [obs("AYO9034")])
+    v.update(60, [obs("AYD9034", box=(0, 0, 10, 10))])  # far in time and place, similar text: same plate
+    assert v.active_tracks == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,3 +63,39 @@ def test_push_socket_never_blocks_without_consumer(endpoint: str):
     assert time.monotonic() - t0 < 1.0
     assert not any(results) and pub.dropped == 20
     pub.close()
+
+
+def test_curve_encrypts_and_authenticates(tmp_path: Path, endpoint: str):
+    from streamdeblur.transport.security import make_keys
+
+    server_pub, server_secret = make_keys(tmp_path / "server", "server")
+    good_pub, good_secret = make_keys(tmp_path / "good", "client")
+    _, bad_secret = make_keys(tmp_path / "bad", "intruder")
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "client.key").write_bytes(good_pub.read_bytes())
+
+    pub = Publisher("pub+bind:" + endpoint, curve_secret_key=str(server_secret), curve_authorized_keys=str(allowed))
+    good = Subscriber(endpoint, curve_server_key=str(server_pub), curve_client_key=str(good_secret))
+    bad = Subscriber(endpoint, curve_server_key=str(server_pub), curve_client_key=str(bad_secret))
+    plain = Subscriber(endpoint)
+    time.sleep(0.8)
+    for seq in range(3):
+        pub.publish(Frame("c", seq, synthetic_image(seq, 16, 16)), "raw", "none")
+    assert [good.recv(timeout=2.0)[0].seq for _ in range(3)] == [0, 1, 2]
+    assert bad.recv(timeout=0.5) is None  # unknown client key: refused
+    assert plain.recv(timeout=0.5) is None  # no CURVE: no handshake
+    for s in (good, bad, plain):
+        s.close()
+    pub.close()
+
+
+def test_curve_bad_key_file_is_one_line(tmp_path: Path, endpoint: str):
+    missing = tmp_path / "nope.key_secret"
+    with pytest.raises(StreamDeblurError, match=r"CURVE key .*nope.key_secret: cannot load"):
+        Publisher("pub+bind:" + endpoint, curve_secret_key=str(missing))
+    from streamdeblur.transport.security import make_keys
+
+    public, _ = make_keys(tmp_path, "server")
+    with pytest.raises(StreamDeblurError, match="has no secret key"):
+        Publisher("pub+bind:" + endpoint, curve_secret_key=str(public))

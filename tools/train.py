@@ -3,7 +3,7 @@
 
     python tools/train.py --schedule cpu-quick --out runs/cpu-quick
     python tools/train.py --schedule gpu --out runs/gpu            # H100/H200, AMP
-    python tools/train.py --export runs/cpu-quick/last.pt --to streamdeblur/weights/deblur_small.pt
+    python tools/train.py --export runs/cpu-quick/last.pt --to streamdeblur/weights/raft_fusion_small.pt --name raft-fusion-small
 
 Interrupt and re-run the same command to resume from ``<out>/last.pt``.
 """
@@ -32,12 +32,18 @@ def main() -> int:
     ap.add_argument("--export", type=Path, help="training checkpoint to export as shipped weights")
     ap.add_argument("--to", type=Path, help="where --export writes")
     ap.add_argument("--note", default="", help="free text stored in the exported metadata")
+    ap.add_argument("--name", help="with --export into streamdeblur/weights: register under this model name")
     args = ap.parse_args()
     if args.export:
         from streamdeblur.models.weights import export
 
         info = export(args.export, args.to, note=args.note)
         print(f"wrote {args.to} ({info['bytes']} bytes, sha256 {info['sha256']})")
+        if args.name:
+            from streamdeblur.models.weights import register
+
+            entry = register(args.name, args.to, args.note)
+            print(f"registered {entry.name} -> {entry.file}")
         return 0
     from streamdeblur.train.loop import Trainer, schedule
 

@@ -26,12 +26,14 @@ class FrameState:
     img: torch.Tensor
     """Bx3xHxW in [0, 1], sides multiples of 8."""
     feat: tuple[torch.Tensor, torch.Tensor]
-    """Fusion features and the half-resolution image."""
+    """Fusion features, and the features with the half-resolution image appended (warped together)."""
     flow_feat: FlowFeatures | None
 
 
 def cat_states(states: list[FrameState]) -> FrameState:
     """Batch frame states of the same size."""
+    if len(states) == 1:
+        return states[0]
     ff = None
     if states[0].flow_feat is not None:
         fs = [s.flow_feat for s in states]
@@ -66,14 +68,16 @@ class DeblurNet(nn.Module):
         """Architecture description stored in checkpoints."""
         return {"flow_arch": self.flow.arch, "flow_iters": self.flow.iters, "fusion": asdict(self.fusion.spec)}
 
-    def encode(self, img: torch.Tensor, with_flow: bool = True) -> FrameState:
-        """``img``: Bx3xHxW in [0, 1] with sides multiples of 8."""
+    def encode(self, img: torch.Tensor, with_flow: bool = True, flow_grad: bool = True) -> FrameState:
+        """``img``: Bx3xHxW in [0, 1] with sides multiples of 8. ``flow_grad=False``: no
+        gradients through the flow encoders (cheaper training steps)."""
         ff = None
         if with_flow:
-            h, w = img.shape[-2:]
-            size = (max(8, round(h * self.flow_scale)), max(8, round(w * self.flow_scale)))
-            small = F.interpolate(img.float(), size=size, mode="bilinear", antialias=True, align_corners=False) if size != (h, w) else img
-            ff = self.flow.encode(small.to(img.dtype))
+            with torch.set_grad_enabled(flow_grad and torch.is_grad_enabled()):
+                h, w = img.shape[-2:]
+                size = (max(8, round(h * self.flow_scale)), max(8, round(w * self.flow_scale)))
+                small = F.interpolate(img.float(), size=size, mode="bilinear", antialias=True, align_corners=False) if size != (h, w) else img
+                ff = self.flow.encode(small.to(img.dtype))
         return FrameState(img, self.fusion.encode(img), ff)
 
     def pair_flow(self, a: FrameState, b: FrameState, all_iters: bool = False) -> torch.Tensor | list[torch.Tensor]:
@@ -114,7 +118,7 @@ class DeblurNet(nn.Module):
             res = tiled(self.fusion.restore, x, tile[0] // 2, tile[1] // 2, scale=2, multiple=4)
         return centre.img + res.to(centre.img.dtype)
 
-    def forward(self, clip: torch.Tensor, centre: int, offsets: list[int], zero_flow: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(self, clip: torch.Tensor, centre: int, offsets: list[int], zero_flow: bool = False, flow_grad: bool = True) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Training / evaluation on a whole clip (BxTx3xHxW in [0, 1]).
 
         Returns the restored centre frame and, per consecutive pair, the list of RAFT
@@ -123,7 +127,7 @@ class DeblurNet(nn.Module):
         b, t = clip.shape[:2]
         used = sorted({centre, *[centre + o for o in offsets]})
         lo, hi = used[0], used[-1]
-        states = split_batch(self.encode(clip[:, lo : hi + 1].flatten(0, 1), with_flow=not zero_flow), b, hi - lo + 1)
+        states = split_batch(self.encode(clip[:, lo : hi + 1].flatten(0, 1), with_flow=not zero_flow, flow_grad=flow_grad), b, hi - lo + 1)
         pair_iters: list[list[torch.Tensor]] = []
         if zero_flow:
             half = states[0].feat[0].shape[-2:]
@@ -131,7 +135,8 @@ class DeblurNet(nn.Module):
         elif hi > lo:
             a = cat_states(states[:-1])
             nxt = cat_states(states[1:])
-            iters = self.pair_flow(a, nxt, all_iters=True)
+            with torch.set_grad_enabled(flow_grad and torch.is_grad_enabled()):
+                iters = self.pair_flow(a, nxt, all_iters=True)
             pair_iters = [list(f.split(b)) for f in iters]  # per iteration, per pair
             pair_iters = [[it[p] for it in pair_iters] for p in range(hi - lo)]
             forward = [p[-1] for p in pair_iters]

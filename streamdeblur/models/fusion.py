@@ -70,21 +70,24 @@ class FusionNet(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def encode(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-frame cache: (features at 1/2 resolution, the image average-pooled to 1/2)."""
-        return self.encoder(F.pixel_unshuffle(img, 2)), F.avg_pool2d(img, 2)
+        """Per-frame cache: (features at 1/2 resolution, the same features followed by the
+        image average-pooled to 1/2, concatenated once so a warp moves both together)."""
+        feat = self.encoder(F.pixel_unshuffle(img, 2))
+        return feat, torch.cat([feat, F.avg_pool2d(img, 2)], 1)
 
     def fuse(self, centre: tuple[torch.Tensor, torch.Tensor], neighbours: list[tuple[torch.Tensor, torch.Tensor]], flows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """U-Net input (centre features, fused features, weight sum) and the weights (BxNx1xhxw).
 
         ``flows[i]``: flow centre -> neighbour i at half resolution."""
-        feat_c, img_c = centre
+        feat_c, both_c = centre
+        c = feat_c.shape[1]
+        img_c = both_c[:, c:]
         num = feat_c
         den = torch.ones_like(feat_c[:, :1])
         weights = []
-        for (feat_n, img_n), flow in zip(neighbours, flows):
-            both = torch.cat([feat_n, img_n], 1)
-            warped, valid = warp(both, flow)
-            fw, iw = warped[:, : feat_n.shape[1]], warped[:, feat_n.shape[1] :]
+        for (_, both_n), flow in zip(neighbours, flows):
+            warped, valid = warp(both_n, flow)
+            fw, iw = warped[:, :c], warped[:, c:]
             w = torch.sigmoid(self.conf(torch.cat([feat_c, fw, (iw - img_c).abs()], 1))) * valid
             num = num + w * fw
             den = den + w

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 
 from streamdeblur.errors import StreamDeblurError
 
@@ -24,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", metavar="FILE", help="cameras.yaml: camera ids, plate formats and the ocr section")
     p.add_argument("--json-out", metavar="FILE", help="write the JSON lines here instead of stdout ('-': stdout)")
     p.add_argument("--camera", action="append", metavar="ID", help="only this camera (repeatable); default: all")
-    p.add_argument("--plate-format", metavar="REGEX", help="plate regex (or preset: br, mercosul, it) for cameras without one")
+    p.add_argument("--plate-format", metavar="REGEX", help="plate regex (or preset: br, mercosul, it, sk) for cameras without one")
     p.add_argument("--vote-frames", type=int, metavar="N", help="frames voted per plate (default: config, 5)")
     p.add_argument("--min-confidence", type=float, metavar="X", help="lowest EasyOCR confidence kept (default: config, 0.3)")
     p.add_argument("--report-interval", type=float, metavar="SECONDS", help="seconds between summaries (default: config, 10)")
@@ -47,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--config", metavar="FILE", help="take the model (and ocr.plate_format) from this cameras.yaml")
     e.add_argument("--model", metavar="NAME", help="deblurring model name (overrides the config; 'none' = passthrough)")
     e.add_argument("--weights", metavar="FILE", help="model checkpoint (overrides the config)")
-    e.add_argument("--plate-format", metavar="REGEX", help="plate regex or preset (br, mercosul, it) for format fixes")
+    e.add_argument("--plate-format", metavar="REGEX", help="plate regex or preset (br, mercosul, it, sk) for format fixes")
     e.add_argument("--held-out", action="store_true", help="only plates held out from training (streamdeblur.train.splits)")
     e.add_argument("--frames", type=int, default=5, metavar="N", help="frames per synthesized clip (default 5)")
     e.add_argument("--plate-width", type=int, default=128, metavar="PX", help="plates are scaled to this width (default 128)")
@@ -55,6 +57,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--seed", type=int, default=0, help="random seed of the blur synthesis (default 0)")
     _device_args(e)
     e.set_defaults(func=_eval_ocr)
+
+    d = sub.add_parser(
+        "ocr-demo-clip",
+        help="make a demo video of real plates driving past a shaky camera (for the OCR demo)",
+        description="Film held-out plate photos with a drifting, shaking camera (motion blur, noise, "
+        "H.264 from streamdeblur.synth) and write them one after another to an mp4.",
+    )
+    d.add_argument("out", metavar="OUT.mp4")
+    d.add_argument("--plates", action="append", metavar="DIR", help="plate folder (repeatable); default: the shared br and eu sets")
+    d.add_argument("--count", type=int, default=6, metavar="N", help="plates in the clip (default 6)")
+    d.add_argument("--seconds", type=float, default=6.0, help="seconds each plate is in view (default 6)")
+    d.add_argument("--fps", type=float, default=10.0, help="frame rate (default 10)")
+    d.add_argument("--strength", type=float, default=1.0, metavar="X", help="blur strength multiplier (default 1)")
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(func=_demo_clip)
 
 
 def _device_args(p: argparse.ArgumentParser) -> None:
@@ -94,17 +111,36 @@ def _ocr(args: argparse.Namespace) -> int:
     endpoint = args.endpoint or consumer_endpoint(config.output)
     formats = {c.id: c.plate_format or cfg.plate_format for c in config.cameras} if config else {}
     out = sys.stdout if args.json_out in (None, "-") else _open(args.json_out)
+    write = json_lines(out)
+
+    def emit(event: dict) -> None:
+        write(event)
+        if event["event"] == "plate":
+            print(
+                f"[ocr] {event['camera']}/{event['stream']}: plate {event['text']} (confidence {event['confidence']:.2f}, "
+                f"{event['votes']}/{event['frames']} frames agree, seq {event['seq_first']}-{event['seq_last']})",
+                file=sys.stderr, flush=True,
+            )
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
     try:
-        consumer = OcrConsumer(endpoint, cfg, formats=formats, cameras=args.camera, emit=json_lines(out), device=args.device)
+        consumer = OcrConsumer(endpoint, cfg, formats=formats, cameras=args.camera, emit=emit, device=args.device)
         print(f"[ocr] reading plates from {endpoint} (Ctrl-C stops)", file=sys.stderr, flush=True)
         try:
             consumer.run(duration=args.duration)
         except KeyboardInterrupt:
             pass
     finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
         if out is not sys.stdout:
             out.close()
     return 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _open(path: str):
@@ -151,4 +187,16 @@ def _eval_ocr(args: argparse.Namespace) -> int:
         path = write_report(result, args.report, title=f"Plate OCR: {args.plates_dir}")
         print(f"eval-ocr: report written to {path}", file=sys.stderr)
     print(json.dumps(metrics) if args.json else format_table(metrics))
+    return 0
+
+
+def _demo_clip(args: argparse.Namespace) -> int:
+    from streamdeblur.ocr.democlip import make_demo_clip
+    from streamdeblur.train.splits import data_root
+
+    if args.count < 1 or args.seconds <= 0 or args.fps <= 0:
+        raise StreamDeblurError("--count, --seconds and --fps must be positive")
+    dirs = args.plates or [data_root() / "plates" / "br", data_root() / "plates" / "eu"]
+    path = make_demo_clip(args.out, dirs, count=args.count, seconds=args.seconds, fps=args.fps, strength=args.strength, seed=args.seed)
+    print(f"ocr-demo-clip: wrote {path}", file=sys.stderr)
     return 0

@@ -34,6 +34,8 @@ PAIR_WINDOW = 64
 """Frames a deblurred frame may wait for its raw partner (and vice versa)."""
 
 Emit = Callable[[dict], None]
+STDERR = object()
+"""Default summary stream: ``sys.stderr`` as it is when the summary is printed."""
 
 
 @dataclass(slots=True)
@@ -84,15 +86,15 @@ class Pairer:
             cam.raw_seen = now
         paired = now - cam.raw_seen < self.raw_timeout
         self.stats.received(header.camera, stream, paired)
-        if stream == "deblurred" and not paired:
-            return Job(header.camera, seq, cam.epoch, {"deblurred": image}, header.latency_ms)
-        slot = cam.pending.setdefault(seq, {})
-        slot[stream] = image
-        stale = [s for s in cam.pending if s < seq - self.window]
+        stale = [s for s in cam.pending if s < seq - self.window or not paired]
         for s in stale:
             del cam.pending[s]
         if stale:
             self.stats.count(header.camera, unpaired=len(stale))
+        if stream == "deblurred" and not paired:
+            return Job(header.camera, seq, cam.epoch, {"deblurred": image}, header.latency_ms)
+        slot = cam.pending.setdefault(seq, {})
+        slot[stream] = image
         if "raw" in slot and "deblurred" in slot:
             del cam.pending[seq]
             return Job(header.camera, seq, cam.epoch, slot, header.latency_ms)
@@ -225,7 +227,7 @@ class OcrConsumer:
         """Nothing waiting and nothing being read (tests, graceful ends)."""
         return self._jobs.idle()
 
-    def run(self, duration: float | None = None, summary_out: TextIO | None = sys.stderr) -> None:
+    def run(self, duration: float | None = None, summary_out: TextIO | None | object = STDERR) -> None:
         """Start, report every ``report_interval`` s until ``duration`` or Ctrl-C, stop."""
         self.start()
         end = None if duration is None else time.monotonic() + duration
@@ -240,13 +242,14 @@ class OcrConsumer:
             self.stop()
             self.report(summary_out)
 
-    def report(self, summary_out: TextIO | None = sys.stderr) -> None:
-        """Emit one ``stats`` event per camera and print the human-readable summary."""
+    def report(self, summary_out: TextIO | None | object = STDERR) -> None:
+        """Emit one ``stats`` event per camera and print the human-readable summary
+        (to ``summary_out``: stderr by default, None: not at all)."""
         now = time.time()
         for camera, snap in self.stats.snapshot().items():
             self.emit({"event": "stats", "ts": round(now, 3), "camera": camera, **snap})
         if summary_out is not None:
-            print(self.stats.summary(), file=summary_out, flush=True)
+            print(self.stats.summary(), file=sys.stderr if summary_out is STDERR else summary_out, flush=True)
 
     # --- threads --------------------------------------------------------------------
     def _receive(self) -> None:
@@ -254,7 +257,11 @@ class OcrConsumer:
             msg = self._sub.recv(timeout=0.2)
             if msg is None:
                 continue
-            job = self._pairer.add(*msg)
+            try:
+                job = self._pairer.add(*msg)
+            except Exception as exc:  # a malformed frame must not stop the receiver
+                self.errors.append(f"{msg[0].camera} seq {msg[0].seq}: {exc}")
+                continue
             if job is not None:
                 self._jobs.put(job)
 

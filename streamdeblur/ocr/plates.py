@@ -35,6 +35,7 @@ PRESETS: dict[str, str] = {
     "br": r"[A-Z]{3}[0-9][A-Z0-9][0-9]{2}",  # Brazil: old LLL9999 and Mercosul LLL9L99
     "mercosul": r"[A-Z]{3}[0-9][A-Z][0-9]{2}",  # Mercosul only
     "it": r"[A-Z]{2}[0-9]{3}[A-Z]{2}",  # Italy / France (SIV): LL999LL
+    "sk": r"[A-Z]{2}[0-9]{3}[A-Z]{2}",  # Slovakia: LL-999LL
 }
 
 
@@ -68,9 +69,25 @@ class PlateFormat:
         return self.regex.fullmatch(text) is not None
 
     def fix(self, text: str) -> str | None:
-        """``text`` with the fewest look-alike swaps that make it match, or None."""
+        """``text`` with the fewest look-alike swaps that make it match, or None. When no
+        swaps suffice, one extra character (a separator, emblem or country letter read as
+        text) may be dropped, preferably between a letter and a digit, then at an end."""
+        found = self._swap(text)
+        if found is not None or len(text) <= MIN_CHARS:
+            return found[0] if found else None
+        best: tuple[float, str] | None = None
+        for i in range(len(text)):
+            hit = self._swap(text[:i] + text[i + 1 :])
+            if hit is not None:
+                cost = hit[1] + _drop_penalty(text, i)
+                if best is None or cost < best[0]:
+                    best = (cost, hit[0])
+        return best[1] if best else None
+
+    def _swap(self, text: str) -> tuple[str, int] | None:
+        """The match with the fewest look-alike swaps and their number."""
         if self.matches(text):
-            return text
+            return text, 0
         options = [i for i, c in enumerate(text) if c in _LETTER_TO_DIGIT or c in _DIGIT_TO_LETTER]
         for n in range(1, min(MAX_SWAPS, len(options)) + 1):
             for positions in itertools.combinations(options, n):
@@ -80,8 +97,15 @@ class PlateFormat:
                     chars[i] = _LETTER_TO_DIGIT.get(c) or _DIGIT_TO_LETTER[c]
                 candidate = "".join(chars)
                 if self.matches(candidate):
-                    return candidate
+                    return candidate, n
         return None
+
+
+def _drop_penalty(text: str, i: int) -> float:
+    """How unlikely it is that ``text[i]`` is not part of the plate (0 = likely noise)."""
+    if i == 0 or i == len(text) - 1:
+        return 0.5
+    return 0.0 if text[i - 1].isalpha() != text[i + 1].isalpha() else 1.0
 
 
 @lru_cache(maxsize=64)

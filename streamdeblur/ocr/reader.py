@@ -19,8 +19,9 @@ from streamdeblur.errors import StreamDeblurError
 from streamdeblur.ocr.plates import ALPHABET
 
 WEIGHTS = ("craft_mlt_25k.pth", "english_g2.pth")
-CROP_MIN_HEIGHT = 96
-"""Plate crops are enlarged to at least this height before reading (small text)."""
+CROP_HEIGHT = 96
+"""Plate crops are scaled to this height before reading: small text is enlarged for the
+detector, large crops shrink (reading time grows with the crop's area)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,7 @@ def get_reader(model_dir: str | None = None, gpu: bool = False):
 
     warnings.filterwarnings("ignore", message=".*pin_memory.*")
     warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+    warnings.filterwarnings("ignore", message=".*torch.ao.quantization.*")
     return easyocr.Reader(["en"], gpu=gpu, model_storage_directory=str(folder), download_enabled=False, verbose=False)
 
 
@@ -100,9 +102,10 @@ class PlateReader:
         """The plate text of a crop around one plate: the tallest text line, with the
         boxes beside it on the same line joined left to right; None if nothing is read."""
         h, w = crop.shape[:2]
-        scale = max(1.0, CROP_MIN_HEIGHT / max(h, 1))
-        if scale > 1:
-            crop = cv2.resize(crop, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
+        scale = CROP_HEIGHT / max(h, 1)
+        if abs(scale - 1) > 0.05:
+            interp = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
+            crop = cv2.resize(crop, (max(1, round(w * scale)), CROP_HEIGHT), interpolation=interp)
         boxes = self.read_frame(crop, min_size=4)
         if not boxes:
             return None

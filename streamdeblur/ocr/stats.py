@@ -175,7 +175,8 @@ class OcrStats:
         for camera, s in self.snapshot().items():
             deb, raw = s["streams"]["deblurred"], s["streams"]["raw"]
             parts = [f"[ocr] {camera}: {s['processed']} frames OCR'd, {s['dropped']} dropped, {s['missed']} missed"]
-            parts.append(f"deblurred {deb['plates']} plates, read rate {_pct(deb['read_rate'])}, conf {_num(deb['mean_confidence'])}")
+            latest = f" (latest {', '.join(deb['plate_texts'][-3:])})" if deb["plate_texts"] else ""
+            parts.append(f"deblurred {deb['plates']} plates{latest}, read rate {_pct(deb['read_rate'])}, conf {_num(deb['mean_confidence'])}")
             if s["read_rate_gain"] is not None:
                 parts.append(f"raw {raw['plates']} plates, read rate {_pct(raw['read_rate'])}, conf {_num(raw['mean_confidence'])}")
                 parts.append(f"gain {s['read_rate_gain'] * 100:+.1f} pts, {s['plates_gain']:+d} plates")

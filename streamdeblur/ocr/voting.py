@@ -2,7 +2,7 @@
 
 A :class:`PlateVoter` follows one stream of one camera. Each processed frame's plate
 observations join a *track* (the same plate in neighbouring frames: overlapping box or
-similar text). A track yields exactly one :class:`PlateRead`: when it has ``vote_frames``
+similar text; see :meth:`PlateVoter._match`). A track yields exactly one :class:`PlateRead`: when it has ``vote_frames``
 observations, or when it ends (unseen for ``max_gap`` processed frames) with at least
 ``min_votes`` of them. Its text is a per-character, confidence-weighted vote over the
 observations of the most common length, so a character misread in one frame is outvoted.
@@ -14,7 +14,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from streamdeblur.ocr.plates import PlateFormat, similar
+from streamdeblur.ocr.plates import PlateFormat, edit_distance, similar
 
 Box = tuple[float, float, float, float]
 """``(x0, y0, x1, y1)`` in frame pixels."""
@@ -90,11 +90,16 @@ def vote(observations: list[Observation], fmt: PlateFormat | None = None) -> tup
 class PlateVoter:
     """Turns per-frame observations of one camera stream into voted plate reads."""
 
-    def __init__(self, vote_frames: int = 5, max_gap: int = 3, min_votes: int | None = None, fmt: PlateFormat | None = None):
+    def __init__(
+        self, vote_frames: int = 5, max_gap: int = 3, min_votes: int | None = None, fmt: PlateFormat | None = None, near_frames: int = 25
+    ):
         if vote_frames < 1:
             raise ValueError("vote_frames must be at least 1")
         self.vote_frames = vote_frames
         self.max_gap = max_gap
+        """Processed frames without an observation after which a track ends."""
+        self.near_frames = near_frames
+        """Seq distance within which a misread in the same place may join a track."""
         self.min_votes = min_votes if min_votes is not None else (1 if vote_frames == 1 else max(2, math.ceil(vote_frames / 2)))
         self.fmt = fmt
         self._tracks: list[_Track] = []
@@ -110,8 +115,8 @@ class PlateVoter:
         for o in sorted(observations, key=lambda o: -o.confidence):
             best, best_score = None, 0.0
             for t in free:
-                score = iou(o.box, t.last.box) + (1.0 if similar(o.text, t.last.text) else 0.0)
-                if score > best_score and score >= 0.1:
+                score = self._match(seq, o, t)
+                if score > best_score:
                     best, best_score = t, score
             if best is None:
                 best = _Track()
@@ -129,6 +134,18 @@ class PlateVoter:
                 if not t.emitted and len(t.obs) >= self.min_votes:
                     reads.append(self._read(t))
         return reads
+
+    def _match(self, seq: int, o: Observation, t: _Track) -> float:
+        """How well an observation continues a track (0: it does not). Similar text always
+        matches; a different read in the same place matches only in a nearby frame and if
+        it is not wholly different (a misread, not the next car in the same spot)."""
+        overlap = iou(o.box, t.last.box)
+        if similar(o.text, t.last.text):
+            return 1.0 + overlap
+        near = seq - t.obs[-1][0] <= self.near_frames
+        if near and overlap >= 0.3 and edit_distance(o.text, t.last.text) <= max(len(o.text), len(t.last.text)) // 2:
+            return overlap
+        return 0.0
 
     def flush(self) -> list[PlateRead]:
         """End every track (end of stream); returns the reads they still owe."""

@@ -42,3 +42,13 @@ class Batch:
     inference_s: float = 0.0
     worker: int = 0
     """Process id of the deblur worker that made the batch (a change = it restarted)."""
+
+
+@dataclass(slots=True)
+class BatchInfo:
+    """What the driver needs to know of a source's batch, without its pixels."""
+
+    first_seq: int
+    count: int
+    ended: bool
+    source: SourceStats

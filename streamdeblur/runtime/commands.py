@@ -29,7 +29,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--count", type=int, metavar="N", help="exit after N frames")
     s.add_argument("--timeout", type=float, metavar="SECONDS", help="exit with an error if no frame arrives for this long")
     s.add_argument("--save", metavar="DIR", help="write each frame as DIR/<camera>_<stream>_<seq>.png")
+    s.add_argument("--curve-server-key", metavar="FILE", help="CURVE: the publisher's public .key file")
+    s.add_argument("--curve-client-key", metavar="FILE", help="CURVE: this client's .key_secret file")
     s.set_defaults(func=_subscribe)
+
+    k = sub.add_parser(
+        "keys",
+        help="make ZeroMQ CURVE key pairs for encrypted, authenticated output",
+        description="Write NAME.key (public) and NAME.key_secret (key pair) into DIR. Give the "
+        "publisher's .key_secret to output.curve_secret_key, its .key to subscribers; put client "
+        ".key files in the folder named by output.curve_authorized_keys to admit only them.",
+    )
+    k.add_argument("dir", help="folder to write the certificates to")
+    k.add_argument("--name", default="server", help="certificate name (default: server)")
+    k.set_defaults(func=_keys)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -55,7 +68,9 @@ def _subscribe(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise StreamDeblurError(f"--save {save}: cannot create folder: {exc.strerror}") from None
     n = 0
-    with Subscriber(args.endpoint, topics=args.topic) as sub:
+    with Subscriber(
+        args.endpoint, topics=args.topic, curve_server_key=args.curve_server_key, curve_client_key=args.curve_client_key
+    ) as sub:
         while args.count is None or n < args.count:
             msg = sub.recv(timeout=args.timeout)
             if msg is None:
@@ -71,4 +86,12 @@ def _subscribe(args: argparse.Namespace) -> int:
                 path = save / f"{header.camera}_{header.stream}_{header.seq:06d}.png"
                 if not cv2.imwrite(str(path), image):
                     raise StreamDeblurError(f"cannot write {path}")
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from streamdeblur.transport.security import make_keys
+
+    public, secret = make_keys(args.dir, args.name)
+    print(f"public key (give to the other side): {public}\nsecret key pair (keep private): {secret}")
     return 0

@@ -2,8 +2,8 @@
 
 The driver never touches pixels: it chains actor calls by object reference
 (``source.get -> deblur.process -> publisher.publish``), so frames go through Ray's object
-store from actor to actor, and it fetches only the small :class:`PublishReport`. Each
-camera has at most ``in_flight`` chains outstanding: that bound, with the sources'
+store from actor to actor, and it fetches only the small :class:`BatchInfo` and
+:class:`PublishReport`. Each camera has at most ``in_flight`` batches outstanding: that bound, with the sources'
 bounded queues, is what keeps memory and latency from growing when a stage is slow.
 Calls from one caller to one actor run in order, so every camera's frames stay in order.
 
@@ -27,6 +27,7 @@ from streamdeblur.config import Config
 from streamdeblur.errors import StreamDeblurError
 from streamdeblur.io.reader import open_container
 from streamdeblur.runtime import cluster
+from streamdeblur.runtime.batch import BatchInfo
 from streamdeblur.runtime.deblur import DeblurWorker
 from streamdeblur.runtime.publish import PublishReport, PublishWorker
 from streamdeblur.runtime.source import CameraSource
@@ -60,7 +61,9 @@ class Pipeline:
         self._sources: dict[str, ray.actor.ActorHandle] = {}
         self._deblur: list[ray.actor.ActorHandle] = []
         self._publisher: ray.actor.ActorHandle | None = None
-        self._chains: dict[ray.ObjectRef, tuple[str, ray.ObjectRef]] = {}
+        self._index = {cam.id: i for i, cam in enumerate(cfg.cameras)}
+        self._gets: dict[ray.ObjectRef, tuple[str, ray.ObjectRef]] = {}
+        self._chains: dict[ray.ObjectRef, tuple[str, BatchInfo]] = {}
         self.stop_event = threading.Event()
         self.engine_info: dict[str, str] = {"model": "none", "device": "cpu", "precision": "none"}
 
@@ -106,6 +109,7 @@ class Pipeline:
         if self._chains:
             ray.wait(list(self._chains), num_returns=len(self._chains), timeout=3.0)
         self._chains.clear()
+        self._gets.clear()
         if self._publisher is not None:
             try:
                 ray.get(self._publisher.close.remote(), timeout=3.0)
@@ -128,36 +132,56 @@ class Pipeline:
         self.close()
 
     # -- pumping --------------------------------------------------------------------
-    def _submit(self, camera: str, index: int) -> None:
-        ref, span = self._sources[camera].get.options(num_returns=2).remote(self.cfg.pipeline.batch_size, 1.0)
+    def _request(self, camera: str) -> None:
+        """Ask a camera's source for its next frames. The batch stays in the object store;
+        the driver fetches only its small :class:`BatchInfo` before sending it on, so a
+        camera that has nothing to give never holds up the stages the cameras share."""
+        batch, info = self._sources[camera].get.options(num_returns=2).remote(self.cfg.pipeline.batch_size, 1.0)
+        self._gets[info] = (camera, batch)
+
+    def _forward(self, camera: str, batch: ray.ObjectRef, info: BatchInfo) -> None:
+        ref = batch
         if self._deblur:
-            ref = self._deblur[index % len(self._deblur)].process.remote(ref)
-        self._chains[self._publisher.publish.remote(ref)] = (camera, span)
+            ref = self._deblur[self._index[camera] % len(self._deblur)].process.remote(ref)
+        self._chains[self._publisher.publish.remote(ref)] = (camera, info)
 
-    def _collect(self, ref: ray.ObjectRef) -> tuple[str, PublishReport | None]:
-        """The report of a finished chain, or None when an actor on its way died."""
-        camera, span = self._chains.pop(ref)
+    def _restart_source(self, camera: str, reason: str, lost: int) -> None:
+        self.status[camera].failed_batch(lost)
+        log.warning("camera %s: a stage failed (%s); %d frames lost, actor restarting", camera, reason, lost)
+        # A restarted source resumes after every frame already handed out.
+        last = self.status[camera].last_seq
+        resume = [0 if last is None else last + 1]
+        resume += [i.first_seq + i.count for c, i in self._chains.values() if c == camera]
+        self._sources[camera].start.remote(max(resume))
+
+    def _step(self, ref: ray.ObjectRef) -> PublishReport | None:
+        """Advance the request or chain ``ref`` belongs to; returns a report when a batch is done."""
+        if ref in self._gets:
+            camera, batch = self._gets.pop(ref)
+            try:
+                info: BatchInfo = ray.get(ref)
+            except RayError as exc:
+                self._restart_source(camera, _reason(exc), 0)  # its queue died with it, uncounted
+                return PublishReport(camera=camera)
+            if info.count or info.ended:  # the end goes down the chain too: stages flush
+                self._forward(camera, batch, info)
+                return None
+            return PublishReport(camera=camera, source=info.source)
+        camera, info = self._chains.pop(ref)
         try:
-            return camera, ray.get(ref)
+            return ray.get(ref)
         except RayError as exc:
-            lost = self._span(span)[1]
-            self.status[camera].failed_batch(lost)
-            reason = str(exc).strip().splitlines()[0][:200]
-            log.warning("camera %s: a stage failed (%s); %d frames lost, actor restarting", camera, reason, lost)
-            # A restarted source resumes after every frame already handed out.
-            last = self.status[camera].last_seq
-            resume = [0 if last is None else last + 1, sum(self._span(span))]
-            resume += [sum(self._span(s)) for c, s in self._chains.values() if c == camera]
-            self._sources[camera].start.remote(max(resume))
-            return camera, None
+            self._restart_source(camera, _reason(exc), info.count)
+            return PublishReport(camera=camera)
 
-    @staticmethod
-    def _span(span: ray.ObjectRef) -> tuple[int, int]:
-        """(first_seq, count) of a batch a source handed out; (0, 0) if that source died."""
-        try:
-            return tuple(ray.get(span, timeout=0.5))
-        except (RayError, TimeoutError):
-            return (0, 0)
+    def _ready(self) -> list[ray.ObjectRef]:
+        """Every finished request and chain, in submission order (so each camera's
+        batches are forwarded in order), after waiting up to 0.2 s for the first."""
+        refs = [*self._gets, *self._chains]
+        if not refs or not ray.wait(refs, num_returns=1, timeout=0.2)[0]:
+            return []
+        done = set(ray.wait(refs, num_returns=len(refs), timeout=0)[0])
+        return [r for r in refs if r in done]
 
     def run(
         self,
@@ -167,11 +191,10 @@ class Pipeline:
     ) -> dict[str, dict[str, object]]:
         """Pump frames until every camera has ended, ``duration`` passed or ``stop_event``
         is set. Returns a summary per camera."""
-        index = {cam.id: i for i, cam in enumerate(self.cfg.cameras)}
-        active = set(index)
-        for cam in index:
+        active = set(self._index)
+        for cam in self._index:
             for _ in range(self.in_flight):
-                self._submit(cam, index[cam])
+                self._request(cam)
         t_end = time.monotonic() + duration if duration else None
         next_status = time.monotonic() + self.cfg.pipeline.status_interval
         for st in self.status.values():
@@ -179,18 +202,19 @@ class Pipeline:
         while active and not self.stop_event.is_set():
             if t_end is not None and time.monotonic() >= t_end:
                 break
-            ready, _ = ray.wait(list(self._chains), num_returns=1, timeout=0.2)
-            for ref in ready:
-                cam, report = self._collect(ref)
-                if report is not None:
-                    if self.status[cam].update(report):
-                        log.warning("camera %s: deblur worker restarted (now pid %d)", cam, report.worker)
-                    if on_report is not None:
-                        on_report(report)
-                if report is not None and report.ended:
+            for ref in self._ready():
+                report = self._step(ref)
+                if report is None:
+                    continue
+                cam = report.camera
+                if self.status[cam].update(report):
+                    log.warning("camera %s: deblur worker restarted (now pid %d)", cam, report.worker)
+                if on_report is not None:
+                    on_report(report)
+                if report.ended:
                     active.discard(cam)
                 elif cam in active:
-                    self._submit(cam, index[cam])
+                    self._request(cam)
             now = time.monotonic()
             if now >= next_status:
                 next_status = now + self.cfg.pipeline.status_interval
@@ -199,3 +223,7 @@ class Pipeline:
                 if on_status is not None:
                     on_status(list(self.status.values()))
         return {cam: st.summary() for cam, st in self.status.items()}
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:200]

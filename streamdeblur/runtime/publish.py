@@ -35,9 +35,22 @@ class PublishWorker:
         self.publisher: Publisher | None = None
         self.error: str | None = None
         try:
-            self.publisher = Publisher(output.endpoint, output.encoding, output.jpeg_quality, output.send_hwm)
+            self.publisher = Publisher(
+                output.endpoint,
+                output.encoding,
+                output.jpeg_quality,
+                output.send_hwm,
+                output.curve_secret_key,
+                output.curve_authorized_keys,
+            )
         except StreamDeblurError as exc:  # reported by ready(): a constructor error would kill the actor
             self.error = str(exc)
+
+    def pid(self) -> int:
+        """The process this worker runs in (for tests and diagnostics)."""
+        import os
+
+        return os.getpid()
 
     def ready(self) -> str | None:
         """None when the socket is up, else the one-line reason it is not."""

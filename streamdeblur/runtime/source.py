@@ -25,7 +25,7 @@ from streamdeblur.errors import StreamDeblurError
 from streamdeblur.frame import Frame
 from streamdeblur.io.reader import ReadStats, read_frames
 from streamdeblur.logutil import mask_url
-from streamdeblur.runtime.batch import Batch, SourceStats
+from streamdeblur.runtime.batch import Batch, BatchInfo, SourceStats
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Random) -> float:
@@ -133,9 +133,9 @@ class CameraSource:
     def finished(self) -> bool:
         return self._stats.state in ("ended", "failed")
 
-    def get(self, max_frames: int, timeout: float = 1.0) -> tuple[Batch, tuple[int, int]]:
+    def get(self, max_frames: int, timeout: float = 1.0) -> tuple[Batch, BatchInfo]:
         """Up to ``max_frames`` frames, waiting at most ``timeout`` s for the first one,
-        and ``(first_seq, count)`` (a second, tiny return value the driver fetches on its own).
+        and a :class:`BatchInfo` (a second, tiny return value the driver fetches alone).
 
         The batch is marked ``ended`` once the stream is over and the queue is empty.
         """
@@ -150,10 +150,10 @@ class CameraSource:
             frames = [self._queue.popleft() for _ in range(min(max_frames, len(self._queue)))]
             self._cond.notify_all()
             ended = self.finished and not self._queue
-            return Batch(camera=self.camera.id, frames=frames, ended=ended, source=self.stats()), (
-                frames[0].seq if frames else self._next_seq,
-                len(frames),
-            )
+            stats = self.stats()
+            first = frames[0].seq if frames else self._next_seq
+            info = BatchInfo(first_seq=first, count=len(frames), ended=ended, source=stats)
+            return Batch(camera=self.camera.id, frames=frames, ended=ended, source=stats), info
 
     def stats(self) -> SourceStats:
         """A snapshot of the counters."""

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import torch
 
-from streamdeblur.synth import SynthParams, render_clip
+from streamdeblur.synth import SynthClip, SynthParams, render_clip
 from streamdeblur.train.splits import plate_box, plate_images, videos
 
 
@@ -41,9 +41,11 @@ def load_sources(held_out: bool = False, video_stride: int = 6, max_side: int = 
     return out
 
 
-def sample_clip(src: Source, rng: np.random.Generator, crop: int, n_frames: int, params: SynthParams | None = None):
-    """One random clip: rescale the source, choose a crop window (half of the time around the
-    plate), render ``n_frames`` with a random degradation."""
+def sample_clip(src: Source, rng: np.random.Generator, crop: int, n_frames: int, params: SynthParams | None = None,
+                plate_bias: float = 0.5) -> tuple[SynthClip, tuple[int, int, int, int] | None]:
+    """One random clip: rescale the source, choose a crop window (around the plate with
+    probability ``plate_bias``), render ``n_frames`` with a random degradation. Also returns
+    the plate's box (x0, y0, x1, y1) in the centre frame when it is fully inside."""
     img = src.image
     lo = 0.3 if src.box is not None else 0.6
     s = rng.uniform(lo, 1.0)
@@ -51,18 +53,28 @@ def sample_clip(src: Source, rng: np.random.Generator, crop: int, n_frames: int,
     scaled = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else img
     s = scaled.shape[1] / img.shape[1]
     h, w = scaled.shape[:2]
-    if src.box is not None and rng.random() < 0.5:
+    if src.box is not None and rng.random() < plate_bias:
         x, y, bw, bh = (v * s for v in src.box)
         cx, cy = x + bw / 2 + rng.uniform(-0.3, 0.3) * crop, y + bh / 2 + rng.uniform(-0.3, 0.3) * crop
     else:
         cx, cy = rng.uniform(crop / 2, max(crop / 2 + 1, w - crop / 2)), rng.uniform(crop / 2, max(crop / 2 + 1, h - crop / 2))
     cx = float(np.clip(cx, crop / 2, w - crop / 2))
     cy = float(np.clip(cy, crop / 2, h - crop / 2))
-    if rng.random() < 0.5:
+    flip = rng.random() < 0.5
+    if flip:
         scaled = scaled[:, ::-1].copy()
         cx = w - cx
     base = np.array([[1, 0, crop / 2 - cx], [0, 1, crop / 2 - cy]], dtype=np.float64)
-    return render_clip(scaled, (crop, crop), base, n_frames, rng, params or SynthParams.random(rng))
+    clip = render_clip(scaled, (crop, crop), base, n_frames, rng, params or SynthParams.random(rng))
+    box = None
+    if src.box is not None:
+        x, y, bw, bh = (v * s for v in src.box)
+        if flip:
+            x = w - x - bw
+        x0, y0 = x + base[0, 2], y + base[1, 2]
+        if x0 >= 0 and y0 >= 0 and x0 + bw <= crop and y0 + bh <= crop:
+            box = (int(x0), int(y0), int(np.ceil(x0 + bw)), int(np.ceil(y0 + bh)))
+    return clip, box
 
 
 def to_tensor(frames: list[np.ndarray]) -> torch.Tensor:
@@ -85,7 +97,7 @@ class ClipDataset(torch.utils.data.IterableDataset):
             self._sources = load_sources(self.held_out)
         while True:
             src = self._sources[rng.integers(len(self._sources))]
-            clip = sample_clip(src, rng, self.crop, self.n_frames)
+            clip, _ = sample_clip(src, rng, self.crop, self.n_frames)
             yield {
                 "blurred": to_tensor(clip.blurred),
                 "sharp": to_tensor(clip.sharp),
@@ -99,6 +111,6 @@ def fixed_clips(sources: list[Source], count: int, crop: int, n_frames: int, see
     out = []
     for i in range(count):
         src = sources[i % len(sources)]
-        clip = sample_clip(src, rng, crop, n_frames, params)
+        clip, _ = sample_clip(src, rng, crop, n_frames, params)
         out.append({"blurred": to_tensor(clip.blurred), "sharp": to_tensor(clip.sharp), "flow": torch.from_numpy(np.stack(clip.flow)).permute(0, 3, 1, 2)})
     return out

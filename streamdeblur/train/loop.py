@@ -27,6 +27,12 @@ class Schedule:
     flow_steps: int = 600
     joint_steps: int = 2000
     batch: int = 8
+    """Clips per joint step."""
+    flow_batch: int = 2
+    """Clips per flow step (each gives 4 consecutive pairs)."""
+    flow_grad_every: int = 4
+    """Joint phase: back-propagate into the flow network every n-th step (RAFT's backward
+    pass dominates a CPU step); 1 = always."""
     crop: int = 128
     lr_flow: float = 4e-4
     lr: float = 5e-4
@@ -45,11 +51,11 @@ class Schedule:
 
 SCHEDULES = {
     # what ships (see MODEL_CARD.md for what was actually run)
-    "cpu-quick": Schedule(flow_steps=300, joint_steps=1500, minutes=45),
+    "cpu-quick": Schedule(flow_steps=600, joint_steps=1500, crop=256, batch=4, flow_batch=2, threads=1, val_clips=16, minutes=62),
     # a couple of hours on 2 CPU cores
-    "cpu": Schedule(flow_steps=1500, joint_steps=6000, workers=1, threads=1, minutes=150),
+    "cpu": Schedule(flow_steps=1500, joint_steps=4000, crop=256, batch=4, flow_batch=2, threads=2, minutes=150),
     # one H100/H200-class GPU with AMP
-    "gpu": Schedule(flow_steps=20000, joint_steps=100000, batch=32, crop=256, workers=8, threads=4, device="cuda", amp=True, val_every=2000, val_clips=128),
+    "gpu": Schedule(flow_steps=20000, joint_steps=100000, batch=32, flow_batch=16, flow_grad_every=1, crop=256, workers=8, threads=4, device="cuda", amp=True, val_every=2000, val_clips=128),
 }
 
 MODES = [  # (probability, k, causal): one network for every window
@@ -68,10 +74,11 @@ def window(k: int, causal: bool, n_frames: int) -> tuple[int, list[int]]:
     return c, [o for o in range(-k, k + 1) if o != 0]
 
 
-def _lr(step: int, total: int, peak: float, warmup: int = 50) -> float:
+def _lr(step: int, progress: float, peak: float, warmup: int = 30) -> float:
+    """Linear warm-up, then cosine decay over ``progress`` (0-1: steps or time budget used)."""
     if step < warmup:
         return peak * (step + 1) / warmup
-    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+    return peak * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
 class Trainer:
@@ -145,17 +152,20 @@ class Trainer:
                 break
         centre, offsets = window(k, causal, blurred.shape[1])
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.scaler.is_enabled()):
-            out, pair_iters = self.model(blurred, centre, offsets)
+            out, pair_iters = self.model(blurred, centre, offsets, flow_grad=self.step % self.s.flow_grad_every == 0)
         target = sharp[:, centre]
         rec = charbonnier(out.float(), target)
         loss = rec + self.s.fft_weight * fft_l1(out, target)
         row = {"rec": rec, "psnr": psnr(out.detach().float(), target)}
-        if pair_iters:
+        if pair_iters and pair_iters[0][0].requires_grad:
             lo = min([centre, *[centre + o for o in offsets]])
             fl = [sequence_flow_loss(iters, flow[:, lo + i]) for i, iters in enumerate(pair_iters)]
             floss = sum(f[0] for f in fl) / len(fl)
             loss = loss + self.s.flow_weight * floss
             row["epe"] = sum(f[1] for f in fl) / len(fl)
+        elif pair_iters:
+            lo = min([centre, *[centre + o for o in offsets]])
+            row["epe"] = sum(sequence_flow_loss(iters[-1:], flow[:, lo + i])[1] for i, iters in enumerate(pair_iters)) / len(pair_iters)
         row["loss"] = loss
         return row
 
@@ -180,11 +190,6 @@ class Trainer:
         s = self.s
         torch.set_num_threads(s.threads)
         val = fixed_clips(load_sources(held_out=False), s.val_clips, s.crop, 5, seed=1234)
-        loader = torch.utils.data.DataLoader(
-            ClipDataset(s.crop, 5, seed=self.seed + self.step), batch_size=s.batch, num_workers=s.workers,
-            persistent_workers=s.workers > 0, pin_memory=self.device.type == "cuda",
-        )
-        it = iter(loader)
         rng = random.Random(self.seed + self.step)
         total = s.flow_steps + s.joint_steps
         budget = None if s.minutes is None else s.minutes * 60
@@ -195,11 +200,21 @@ class Trainer:
                 self.phase, self.step = phase, 0
                 self.opt = self._optimiser()
             phase_budget = None if budget is None else budget * (offset + steps) / total
+            phase_start = None if budget is None else budget * offset / total
+            loader = torch.utils.data.DataLoader(
+                ClipDataset(s.crop, 5, seed=self.seed * 1000 + self.step + (phase == "joint") * 7919),
+                batch_size=s.flow_batch if phase == "flow" else s.batch, num_workers=s.workers,
+                persistent_workers=False, pin_memory=self.device.type == "cuda",
+            )
+            it = iter(loader)
             bar = tqdm(total=steps, initial=self.step, desc=phase, unit="step", dynamic_ncols=True)
             t_last = time.time()
             while self.step < steps:
+                progress = self.step / steps
+                if phase_budget is not None:
+                    progress = max(progress, (self.elapsed - phase_start) / (phase_budget - phase_start))
                 for g in self.opt.param_groups:
-                    g["lr"] = _lr(self.step, steps, g["peak"])
+                    g["lr"] = _lr(self.step, progress, g["peak"])
                 b = self._batch(it)
                 row = self._flow_step(b) if phase == "flow" else self._joint_step(b, rng)
                 self.opt.zero_grad(set_to_none=True)
@@ -212,7 +227,7 @@ class Trainer:
                 now = time.time()
                 self.elapsed += now - t_last
                 t_last = now
-                vals = {k: float(v) for k, v in row.items()}
+                vals = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in row.items()}
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in vals.items()})
                 if self.step % 10 == 0:

@@ -10,6 +10,7 @@ import zmq
 from streamdeblur.errors import StreamDeblurError
 from streamdeblur.transport import wire
 from streamdeblur.transport.endpoint import parse_endpoint
+from streamdeblur.transport.security import secure_client
 
 
 class Subscriber:
@@ -17,10 +18,19 @@ class Subscriber:
 
     ``topics`` are prefixes such as ``"gate/deblurred"`` or ``"gate/"``; none = everything.
     ``recv`` returns ``(header, image)`` or None after ``timeout`` seconds. Messages that do
-    not follow the wire format are counted in ``bad_messages`` and skipped.
+    not follow the wire format are counted in ``bad_messages`` and skipped. For a CURVE
+    publisher pass its public key file (and this client's ``.key_secret`` when the
+    publisher only admits known clients).
     """
 
-    def __init__(self, endpoint: str, topics: Iterable[str] | None = None, recv_hwm: int = 64):
+    def __init__(
+        self,
+        endpoint: str,
+        topics: Iterable[str] | None = None,
+        recv_hwm: int = 64,
+        curve_server_key: str | None = None,
+        curve_client_key: str | None = None,
+    ):
         self.endpoint = parse_endpoint(endpoint, "sub", False)
         self.received = 0
         self.bad_messages = 0
@@ -28,6 +38,12 @@ class Subscriber:
         self._sock = self._ctx.socket(self.endpoint.zmq_type)
         self._sock.setsockopt(zmq.RCVHWM, recv_hwm)
         self._sock.setsockopt(zmq.LINGER, 0)
+        if curve_server_key:
+            try:
+                secure_client(self._sock, curve_server_key, curve_client_key)
+            except StreamDeblurError:
+                self._sock.close(0)
+                raise
         if self.endpoint.zmq_type == zmq.SUB:
             for t in list(topics or [""]):
                 self._sock.setsockopt(zmq.SUBSCRIBE, t.encode())
@@ -38,7 +54,7 @@ class Subscriber:
                 self._sock.connect(self.endpoint.address)
         except zmq.ZMQError as exc:
             self._sock.close(0)
-            raise StreamDeblurError(f"input endpoint {self.endpoint}: {exc.strerror.lower()}") from None
+            raise StreamDeblurError(f"input endpoint {self.endpoint}: {zmq.strerror(exc.errno).lower()}") from None
         self._poller = zmq.Poller()
         self._poller.register(self._sock, zmq.POLLIN)
 

@@ -1,0 +1,119 @@
+"""PyAV writers: H.264 video files that keep the input's timestamps.
+
+The file is written under a temporary name next to the target and renamed when ``close``
+succeeds, so a crash or Ctrl-C never leaves a truncated file under the real name.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from streamdeblur.errors import StreamDeblurError
+
+FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+
+
+class OutputError(StreamDeblurError):
+    """An output file cannot be created or written."""
+
+
+def check_output(path: str | os.PathLike) -> Path:
+    """Validate an output path before any work is done: known container, writable folder."""
+    p = Path(path)
+    if p.suffix.lower() not in FORMATS:
+        raise OutputError(f"{p}: unsupported output type {p.suffix or '(none)'} (use {', '.join(sorted(FORMATS))})")
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"{p}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"{p}: folder {folder} is not writable")
+    if p.is_dir():
+        raise OutputError(f"{p}: is a folder")
+    return p
+
+
+class VideoWriter:
+    """Write BGR uint8 frames to an H.264 (yuv420p) file.
+
+    ``write(image, pts)`` with ``pts`` in ``time_base`` units keeps the source's timing
+    (variable frame rate included); without ``pts`` frames are spaced at ``fps``.
+    """
+
+    def __init__(self, path: str | os.PathLike, width: int, height: int, *, fps: float | Fraction = 25, time_base: Fraction | None = None,
+                 crf: int = 18, preset: str = "veryfast", codec: str = "libx264") -> None:
+        self.path = check_output(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.part")
+        self.width, self.height = width, height
+        rate = Fraction(fps).limit_denominator(100000) if fps else Fraction(25)
+        self.time_base = time_base or (1 / rate)
+        try:
+            self._c = av.open(str(self.tmp), mode="w", format=FORMATS[self.path.suffix.lower()])
+        except (av.error.FFmpegError, OSError) as exc:
+            raise OutputError(f"{self.path}: cannot create: {exc}") from None
+        self._s = self._c.add_stream(codec, rate=rate)
+        self._s.width, self._s.height = width + width % 2, height + height % 2
+        self._s.pix_fmt = "yuv420p"
+        self._s.time_base = self.time_base
+        self._s.codec_context.time_base = self.time_base
+        self._s.options = {"crf": str(crf), "preset": preset}
+        self._n = 0
+        self._closed = False
+
+    def write(self, image: np.ndarray, pts: int | None = None) -> None:
+        if image.shape[:2] != (self.height, self.width):
+            raise ValueError(f"frame size {image.shape[1]}x{image.shape[0]} != {self.width}x{self.height}")
+        if self.width % 2 or self.height % 2:
+            image = np.pad(image, ((0, self.height % 2), (0, self.width % 2), (0, 0)), mode="edge")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+        frame.pts = pts if pts is not None else int(round(self._n / (self.time_base * Fraction(self._s.average_rate or 25))))
+        frame.time_base = self.time_base
+        try:
+            for packet in self._s.encode(frame):
+                self._c.mux(packet)
+        except (av.error.FFmpegError, OSError) as exc:
+            self.abort()
+            raise OutputError(f"{self.path}: write failed: {exc}") from None
+        self._n += 1
+
+    @property
+    def frames(self) -> int:
+        return self._n
+
+    def close(self) -> None:
+        """Finish the file and move it to its real name."""
+        if self._closed:
+            return
+        try:
+            for packet in self._s.encode():
+                self._c.mux(packet)
+            self._c.close()
+        except (av.error.FFmpegError, OSError) as exc:
+            self.abort()
+            raise OutputError(f"{self.path}: write failed: {exc}") from None
+        self._closed = True
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        """Stop and delete the temporary file."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._c.close()
+        except Exception:  # noqa: BLE001 - already failing; the file is removed below
+            pass
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

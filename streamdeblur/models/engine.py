@@ -1,0 +1,232 @@
+"""The streaming deblurring engine the runtime drives (see ``streamdeblur.models.base.Engine``).
+
+Per stream (camera) it keeps the encoded frames of the current window and the flow between
+consecutive frames, computed once when a frame arrives (the backward flow is its inverse and
+further neighbours use composed flows). A frame's restoration is ready ``delay`` pushes later
+(k, or 0 in causal mode); ``flush`` restores the rest with the last frame replicated.
+``push_batch`` runs the encoders, the flow and the fusion of several cameras together.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from streamdeblur.config import ModelConfig
+from streamdeblur.errors import ConfigError
+from streamdeblur.models.deblur import DeblurNet, FrameState, cat_states, split_state
+from streamdeblur.models.warp import compose, invert
+from streamdeblur.models.weights import load_model
+
+log = logging.getLogger(__name__)
+MULTIPLE = 8
+
+
+def pick_device(device: str) -> torch.device:
+    """``auto``: CUDA when present, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("model.device: cuda requested but no CUDA device is available")
+    return torch.device(device)
+
+
+def pick_precision(precision: str, device: torch.device) -> str:
+    """``auto``: fp16 on CUDA, fp32 on CPU. fp16 needs CUDA."""
+    if precision == "auto":
+        return "fp16" if device.type == "cuda" else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError("model.precision: fp16 needs a CUDA device (use fp32 or bf16 on CPU)")
+    return precision
+
+
+@dataclass
+class _Stream:
+    shape: tuple[int, int] | None = None
+    states: dict[int, FrameState] = field(default_factory=dict)
+    forward: dict[int, torch.Tensor] = field(default_factory=dict)
+    """i -> flow i -> i+1 (half resolution)."""
+    backward: dict[int, torch.Tensor] = field(default_factory=dict)
+    """i -> flow i -> i-1, the inverse of ``forward[i-1]`` (computed once, when first needed)."""
+    pushed: int = 0
+    emitted: int = 0
+
+
+class DeblurEngine:
+    """RAFT-aligned multi-frame deblurring of BGR uint8 frames, per stream."""
+
+    def __init__(self, cfg: ModelConfig, model: DeblurNet | None = None) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        dev = pick_device(cfg.device)
+        self.device = str(dev)
+        self.precision = pick_precision(cfg.precision, dev)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        if model is None:
+            model, self.meta = load_model(cfg.name, cfg.weights, cfg.flow, cfg.flow_scale)
+        else:
+            self.meta = {}
+        model.flow_scale = cfg.flow_scale
+        self.model = model.to(dev).eval()
+        self._dev = dev
+        self._cl = dev.type == "cuda"
+        if self._cl:
+            self.model.to(memory_format=torch.channels_last)
+        if cfg.compile:
+            self.model.fusion.restore = torch.compile(self.model.fusion.restore, dynamic=True)
+        self.k = cfg.window
+        self.causal = cfg.causal
+        self.delay = 0 if cfg.causal else cfg.window
+        self.zero_flow = False
+        """Evaluation ablation: align nothing (multi-frame without flow)."""
+        self._streams: dict[str, _Stream] = {}
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def push(self, stream: str, image: np.ndarray) -> list[np.ndarray]:
+        """Add one frame; returns the restored frames now ready (``delay`` frames behind)."""
+        return [img for _, img in self.push_batch([(stream, image)])]
+
+    def push_batch(self, items: list[tuple[str, np.ndarray]]) -> list[tuple[str, np.ndarray]]:
+        """Add frames of several streams (a stream may repeat: its frames keep their order)."""
+        out: list[tuple[str, np.ndarray]] = []
+        pending = list(items)
+        while pending:
+            seen: set[str] = set()
+            round_, rest = [], []
+            for s, img in pending:
+                (rest if s in seen else round_).append((s, img))
+                seen.add(s)
+            out += self._round(round_)
+            pending = rest
+        return out
+
+    def flush(self, stream: str) -> list[np.ndarray]:
+        """Restore the frames still waiting for future neighbours and forget the stream."""
+        st = self._streams.pop(stream, None)
+        if st is None:
+            return []
+        return [img for _, img in self._restore([(stream, st, c) for c in range(st.emitted, st.pushed)])]
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _ctx(self):
+        if self.precision == "fp16":
+            return torch.autocast(self._dev.type, dtype=torch.float16)
+        if self.precision == "bf16":
+            return torch.autocast(self._dev.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _to_tensor(self, images: list[np.ndarray]) -> torch.Tensor:
+        h, w = images[0].shape[:2]
+        x = torch.from_numpy(np.stack(images)).to(self._dev, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+        ph, pw = -(-h // MULTIPLE) * MULTIPLE, -(-w // MULTIPLE) * MULTIPLE
+        if (ph, pw) != (h, w):
+            x = F.pad(x, (0, pw - w, 0, ph - h), mode="replicate")
+        return x.contiguous(memory_format=torch.channels_last) if self._cl else x
+
+    def _round(self, items: list[tuple[str, np.ndarray]]) -> list[tuple[str, np.ndarray]]:
+        """One frame per stream at most."""
+        out: list[tuple[str, np.ndarray]] = []
+        for s, img in items:
+            if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+                raise ValueError(f"stream {s!r}: expected an HxWx3 uint8 BGR image, got {img.dtype} {img.shape}")
+            st = self._streams.get(s)
+            if st is not None and st.shape != img.shape[:2]:
+                out += [(s, o) for o in self.flush(s)]  # resolution changed: start over
+        groups: dict[tuple[int, int], list[tuple[str, np.ndarray]]] = {}
+        for s, img in items:
+            groups.setdefault(img.shape[:2], []).append((s, img))
+        ready: list[tuple[str, _Stream, int]] = []
+        with torch.inference_mode(), self._ctx():
+            for shape, group in groups.items():
+                batch = split_state(self.model.encode(self._to_tensor([img for _, img in group]), with_flow=self.k > 0 and not self.zero_flow))
+                pairs = []
+                for (s, _), state in zip(group, batch):
+                    st = self._streams.setdefault(s, _Stream(shape=shape))
+                    idx = st.pushed
+                    st.states[idx] = state
+                    st.pushed += 1
+                    if idx > 0 and self.k > 0:
+                        pairs.append((st, idx))
+                if pairs and not self.zero_flow:
+                    flows = self.model.pair_flow(cat_states([st.states[i - 1] for st, i in pairs]), cat_states([st.states[i] for st, i in pairs]))
+                    for (st, i), f in zip(pairs, flows.split(1)):
+                        st.forward[i - 1] = f
+                for s, _ in group:
+                    st = self._streams[s]
+                    last = st.pushed - 1
+                    while st.emitted <= last - self.delay:
+                        ready.append((s, st, st.emitted))
+                        st.emitted += 1
+        out += self._restore(ready)
+        return out
+
+    def _flow(self, st: _Stream, c: int, j: int, half: tuple[int, int], like: torch.Tensor) -> torch.Tensor:
+        """Flow from frame c to frame j, composed from consecutive flows."""
+        if j == c or self.zero_flow:
+            return like.new_zeros(1, 2, *half, dtype=torch.float32)
+        step = 1 if j > c else -1
+        flow = None
+        for i in range(c, j, step):
+            if step > 0:
+                f = st.forward[i]
+            else:
+                if i not in st.backward:
+                    st.backward[i] = invert(st.forward[i - 1])
+                f = st.backward[i]
+            flow = f if flow is None else compose(flow, f)
+        return flow
+
+    def _offsets(self) -> list[int]:
+        if self.causal:
+            return [-o for o in range(1, self.k + 1)]
+        return [o for o in range(-self.k, self.k + 1) if o != 0]
+
+    def _restore(self, ready: list[tuple[str, _Stream, int]]) -> list[tuple[str, np.ndarray]]:
+        """Restore the given centre frames (batched by size), in the given order."""
+        if not ready:
+            return []
+        results: dict[int, np.ndarray] = {}
+        groups: dict[tuple[int, int], list[int]] = {}
+        for n, (_, st, _) in enumerate(ready):
+            groups.setdefault(st.shape, []).append(n)
+        tile = (self.cfg.tile_size, self.cfg.tile_overlap)
+        with torch.inference_mode(), self._ctx():
+            for shape, members in groups.items():
+                centres, neigh, flows = [], [[] for _ in self._offsets()], [[] for _ in self._offsets()]
+                for n in members:
+                    _, st, c = ready[n]
+                    last = st.pushed - 1
+                    centre = st.states[c]
+                    half = centre.feat[0].shape[-2:]
+                    centres.append(centre)
+                    for m, o in enumerate(self._offsets()):
+                        j = min(max(c + o, 0), last)  # replicate the edge frames
+                        neigh[m].append(st.states[j])
+                        flows[m].append(self._flow(st, c, j, half, centre.img))
+                restored = self.model.restore(
+                    cat_states(centres), [cat_states(ns) for ns in neigh], [torch.cat(fs) for fs in flows], tile=tile
+                )
+                images = restored.float().clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+                h, w = shape
+                for n, img in zip(members, images):
+                    results[n] = np.ascontiguousarray(img[:h, :w])
+        for _, st, _ in ready:
+            self._forget(st)
+        return [(ready[n][0], results[n]) for n in range(len(ready))]
+
+    def _forget(self, st: _Stream) -> None:
+        """Drop what no future window needs (the window reaches k frames back)."""
+        keep_from = st.emitted - self.k
+        for i in [i for i in st.states if i < keep_from]:
+            del st.states[i]
+        for table in (st.forward, st.backward):
+            for i in [i for i in table if i < keep_from]:
+                del table[i]

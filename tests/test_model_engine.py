@@ -1,0 +1,115 @@
+"""The streaming engine on CPU: shapes, order, flush, causal mode, batching, tiling, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from streamdeblur.config import ModelConfig
+from streamdeblur.errors import ConfigError
+from streamdeblur.models.deblur import DeblurNet
+from streamdeblur.models.engine import DeblurEngine, pick_precision
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: on a shared 2-core machine, 2 OpenMP threads can be 10x slower."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def net() -> DeblurNet:
+    """An untrained network with a non-zero output layer (outputs depend on every input)."""
+    torch.manual_seed(0)
+    m = DeblurNet().eval()
+    torch.nn.init.normal_(m.fusion.out.weight, std=0.02)
+    return m
+
+
+def frames(n: int, h: int = 72, w: int = 100, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def nearest(out: np.ndarray, inputs: list[np.ndarray]) -> int:
+    return int(np.argmin([np.abs(out.astype(int) - x).mean() for x in inputs]))
+
+
+@pytest.mark.parametrize("window,causal", [(2, False), (1, False), (0, False), (2, True)])
+def test_one_output_per_frame_in_order(net: DeblurNet, window: int, causal: bool) -> None:
+    eng = DeblurEngine(ModelConfig(name="test", window=window, causal=causal, device="cpu"), model=net)
+    assert eng.delay == (0 if causal else window)
+    ins = frames(7)
+    outs = []
+    for i, f in enumerate(ins):
+        got = eng.push("cam", f)
+        assert len(got) == (1 if i >= eng.delay else 0)
+        outs += got
+    outs += eng.flush("cam")
+    assert len(outs) == len(ins)
+    assert all(o.shape == (72, 100, 3) and o.dtype == np.uint8 for o in outs)
+    assert [nearest(o, ins) for o in outs] == list(range(7))
+    assert eng.flush("cam") == []  # the stream is gone
+
+
+def test_short_stream_and_odd_size(net: DeblurNet) -> None:
+    eng = DeblurEngine(ModelConfig(name="test", device="cpu"), model=net)
+    ins = frames(1, 37, 51)
+    assert eng.push("a", ins[0]) == []
+    out = eng.flush("a")
+    assert len(out) == 1 and out[0].shape == (37, 51, 3)
+
+
+def test_push_batch_keeps_streams_apart(net: DeblurNet) -> None:
+    eng = DeblurEngine(ModelConfig(name="test", window=1, device="cpu"), model=net)
+    a, b = frames(4, seed=1), frames(4, 64, 80, seed=2)
+    ref = DeblurEngine(ModelConfig(name="test", window=1, device="cpu"), model=net)
+    ref_a = [o for f in a for o in ref.push("a", f)] + ref.flush("a")
+    got: dict[str, list[np.ndarray]] = {"a": [], "b": []}
+    for s, img in eng.push_batch([("a", a[0]), ("b", b[0]), ("a", a[1]), ("b", b[1])]):
+        got[s].append(img)
+    for s, img in eng.push_batch([("a", a[2]), ("b", b[2]), ("a", a[3]), ("b", b[3])]):
+        got[s].append(img)
+    got["a"] += eng.flush("a")
+    got["b"] += eng.flush("b")
+    assert [nearest(o, a) for o in got["a"]] == [0, 1, 2, 3]
+    assert [nearest(o, b) for o in got["b"]] == [0, 1, 2, 3]
+    # batching across cameras gives the same pixels as one camera alone
+    for x, y in zip(got["a"], ref_a):
+        assert np.abs(x.astype(int) - y).max() <= 1
+
+
+def test_tiling_matches_untiled_away_from_seams(net: DeblurNet) -> None:
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    import cv2
+
+    ins = [cv2.resize(np.roll(base, i, axis=1), (256, 192), interpolation=cv2.INTER_CUBIC) for i in range(3)]
+    whole = DeblurEngine(ModelConfig(name="t", window=1, device="cpu", tile_size=1024), model=net)
+    tiled = DeblurEngine(ModelConfig(name="t", window=1, device="cpu", tile_size=128, tile_overlap=48), model=net)
+    a = [o for f in ins for o in whole.push("s", f)] + whole.flush("s")
+    b = [o for f in ins for o in tiled.push("s", f)] + tiled.flush("s")
+    diff = np.abs(a[1].astype(int) - b[1])
+    assert diff.mean() < 0.5
+    assert np.percentile(diff, 99) <= 2
+
+
+def test_bad_input_and_settings(net: DeblurNet) -> None:
+    eng = DeblurEngine(ModelConfig(name="test", device="cpu"), model=net)
+    with pytest.raises(ValueError, match="uint8"):
+        eng.push("a", np.zeros((10, 10, 3), np.float32))
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA"):
+        pick_precision("fp16", torch.device("cpu"))
+    assert pick_precision("auto", torch.device("cpu")) == "fp32"
+    assert (eng.device, eng.precision) == ("cpu", "fp32")
+
+
+def test_resolution_change_restarts_the_stream(net: DeblurNet) -> None:
+    eng = DeblurEngine(ModelConfig(name="test", window=1, device="cpu"), model=net)
+    small, big = frames(2, 40, 48), frames(2, 56, 64, seed=5)
+    outs = eng.push("a", small[0]) + eng.push("a", small[1]) + eng.push("a", big[0]) + eng.push("a", big[1]) + eng.flush("a")
+    assert [o.shape[:2] for o in outs] == [(40, 48)] * 2 + [(56, 64)] * 2

@@ -1,0 +1,80 @@
+"""Flow operations and the RAFT wrapper."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from streamdeblur.models.flow import RaftFlow
+from streamdeblur.models.warp import compose, invert, resize_flow, warp
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: on a shared 2-core machine, 2 OpenMP threads can be 10x slower."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def affine_flow(h: int, w: int, a: list[list[float]]) -> torch.Tensor:
+    """Flow of p -> A p (2x3) on an h x w grid."""
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+    fx = a[0][0] * xs + a[0][1] * ys + a[0][2] - xs
+    fy = a[1][0] * xs + a[1][1] * ys + a[1][2] - ys
+    return torch.stack([fx, fy])[None]
+
+
+def test_warp_translation_and_validity() -> None:
+    x = torch.arange(40, dtype=torch.float32).view(1, 1, 1, 40).expand(1, 1, 8, 40).contiguous()
+    flow = torch.zeros(1, 2, 8, 40)
+    flow[:, 0] = 3.0
+    out, valid = warp(x, flow)
+    assert torch.allclose(out[..., :37], x[..., 3:])
+    assert valid[..., :37].all() and not valid[..., 37:].any()
+
+
+def test_compose_and_invert_affine() -> None:
+    a = [[1.0, 0.01, 2.0], [-0.01, 1.0, -1.5]]
+    b = [[1.0, 0.0, 1.0], [0.0, 1.0, 0.5]]
+    f_ab, f_bc = affine_flow(48, 64, a), affine_flow(48, 64, b)
+    ab_then_bc = [[b[0][0] * a[0][0] + b[0][1] * a[1][0], b[0][0] * a[0][1] + b[0][1] * a[1][1], b[0][0] * a[0][2] + b[0][1] * a[1][2] + b[0][2]],
+                  [b[1][0] * a[0][0] + b[1][1] * a[1][0], b[1][0] * a[0][1] + b[1][1] * a[1][1], b[1][0] * a[0][2] + b[1][1] * a[1][2] + b[1][2]]]
+    f_ac = compose(f_ab, f_bc)
+    assert (f_ac - affine_flow(48, 64, ab_then_bc))[..., 4:-4, 4:-4].abs().max() < 1e-3
+    f_ba = invert(f_ab, iters=5)
+    back = compose(f_ab, f_ba)  # a -> b -> a is the identity
+    assert back[..., 6:-6, 6:-6].abs().max() < 0.02
+
+
+def test_resize_flow_scales_vectors() -> None:
+    f = torch.ones(1, 2, 10, 20)
+    g = resize_flow(f, (20, 40))
+    assert g.shape == (1, 2, 20, 40) and torch.allclose(g, torch.full_like(g, 2.0))
+
+
+def test_raft_wrapper_shapes_and_fp32_correlation() -> None:
+    torch.manual_seed(0)
+    net = RaftFlow("raft_small", iters=2).eval()
+    a, b = torch.rand(2, 3, 50, 70), torch.rand(2, 3, 50, 70)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        fa, fb = net.encode(a), net.encode(b)
+        flow = net.flow(fa, fb)
+        assert net.raft.corr_block.corr_pyramid is None  # freed after use
+    assert flow.shape == (2, 2, 50, 70) and flow.dtype == torch.float32 and torch.isfinite(flow).all()
+    with torch.inference_mode():
+        seq = net.flow(net.encode(a), net.encode(b), all_iters=True)
+    assert len(seq) == 2 and seq[-1].shape == (2, 2, 50, 70)
+
+
+def test_raft_large_builds_and_runs() -> None:
+    net = RaftFlow("raft_large", iters=1).eval()
+    with torch.inference_mode():
+        flow = net.flow(net.encode(torch.rand(1, 3, 40, 40)), net.encode(torch.rand(1, 3, 40, 40)))
+    assert flow.shape == (1, 2, 40, 40)
+
+
+def test_unknown_arch() -> None:
+    with pytest.raises(ValueError, match="unknown flow"):
+        RaftFlow("pwcnet")
