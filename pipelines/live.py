@@ -31,6 +31,7 @@ def run(
             print(st.line(), file=out, flush=True)
 
     interrupted = False
+    placement: dict[str, str] = {}
     dashboard = None
     try:
         if cfg.dashboard.enabled:  # before Ray starts: a taken port fails fast
@@ -47,6 +48,10 @@ def run(
             file=out,
             flush=True,
         )
+        placement = pipeline.placement()
+        nodes = sorted(set(placement.values()))
+        if len(nodes) > 1:
+            print(f"  ray: actors on {len(nodes)} nodes", file=out, flush=True)
         for cam in cfg.cameras:
             mode = "live" if cam.is_live else "offline"
             print(f"  {cam.id}: {mask_url(cam.url)} ({mode}{', loop' if cam.loop else ''})", file=out, flush=True)
@@ -63,7 +68,7 @@ def run(
             dashboard.stop()
         signal.signal(signal.SIGTERM, previous)
     if as_json:
-        print(json.dumps({"interrupted": interrupted, "cameras": summary}), file=out, flush=True)
+        print(json.dumps({"interrupted": interrupted, "cameras": summary, "placement": placement}), file=out, flush=True)
     else:
         print("streamdeblur: stopped" + (" (interrupted)" if interrupted else ""), file=out, flush=True)
         show(list(pipeline.status.values()))

@@ -38,6 +38,9 @@ class CameraConfig(_Section):
     """``[width, height]`` to scale frames to before deblurring."""
     plate_format: str | None = None
     """Regular expression a plate read on this camera must match (OCR consumer)."""
+    resources: dict[str, float] = Field(default_factory=dict)
+    """Custom Ray resources this camera's source needs, to place it on a node near the
+    camera (e.g. ``{site_north: 1}`` with ``ray start --resources '{"site_north": 4}'``)."""
     open_timeout: float = Field(default=10.0, gt=0)
     """Seconds to wait for a stream to open."""
     read_timeout: float = Field(default=10.0, gt=0)
@@ -164,8 +167,9 @@ class RayConfig(_Section):
     deblur_actors: int = Field(default=1, ge=1)
     deblur_num_cpus: float = Field(default=1.0, ge=0)
     deblur_num_gpus: float = Field(default=0.0, ge=0)
-    source_resources: dict[str, float] = Field(default_factory=dict)
-    """Custom Ray resources for source actors (place them near their cameras)."""
+    """GPUs per deblur actor: 1 places each on a GPU node (and gives it the GPU)."""
+    deblur_resources: dict[str, float] = Field(default_factory=dict)
+    """Custom Ray resources per deblur actor (e.g. pin them to a kind of node)."""
 
 
 class PipelineConfig(_Section):

@@ -8,10 +8,11 @@ from collections import deque
 from streamdeblur.config import ModelConfig
 from streamdeblur.frame import Frame
 from streamdeblur.models import build_engine
+from streamdeblur.runtime.introspect import Introspect
 from streamdeblur.runtime.batch import Batch
 
 
-class DeblurWorker:
+class DeblurWorker(Introspect):
     """Restores batches of frames. The engine returns each camera's frames ``delay`` frames
     late and in order, so the input frames wait in a per-camera FIFO to give each output
     its metadata (seq, pts, capture time)."""
@@ -24,12 +25,6 @@ class DeblurWorker:
         self.engine = build_engine(model)
         self.keep_raw = keep_raw
         self._pending: dict[str, deque[Frame]] = {}
-
-    def pid(self) -> int:
-        """The process this worker runs in (for tests and diagnostics)."""
-        import os
-
-        return os.getpid()
 
     def describe(self) -> dict[str, str]:
         return {"model": self.engine.name, "device": self.engine.device, "precision": self.engine.precision}

@@ -86,7 +86,9 @@ class Pipeline:
             raise StreamDeblurError(error)
         if cfg.model.name != "none":
             cls = ray.remote(DeblurWorker).options(
-                num_cpus=cfg.ray.deblur_num_cpus, num_gpus=cfg.ray.deblur_num_gpus, **STAGE_RESTART
+                num_cpus=cfg.ray.deblur_num_cpus, num_gpus=cfg.ray.deblur_num_gpus,
+                resources=dict(cfg.ray.deblur_resources),
+                **STAGE_RESTART,
             )
             threads = cfg.model.threads or max(1, int(cfg.ray.deblur_num_cpus))
             self._deblur = [
@@ -98,9 +100,18 @@ class Pipeline:
         src_cls = ray.remote(CameraSource)
         for cam in cfg.cameras:
             self._sources[cam.id] = src_cls.options(
-                num_cpus=0, resources=dict(cfg.ray.source_resources), **SOURCE_RESTART
+                num_cpus=0, resources=dict(cam.resources), **SOURCE_RESTART
             ).remote(cam, cfg.pipeline.queue_size)
         ray.get([src.start.remote(0) for src in self._sources.values()])
+
+    def placement(self) -> dict[str, str]:
+        """Ray node id of every actor: ``source:<camera>``, ``deblur:<i>``, ``publisher``."""
+        actors = {f"source:{c}": a for c, a in self._sources.items()}
+        actors.update({f"deblur:{i}": a for i, a in enumerate(self._deblur)})
+        if self._publisher is not None:
+            actors["publisher"] = self._publisher
+        nodes = ray.get([a.node.remote() for a in actors.values()])
+        return dict(zip(actors, nodes))
 
     def close(self) -> None:
         """Stop the sources, let in-flight frames reach the output, remove the actors."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from streamdeblur.config import OutputConfig
 from streamdeblur.errors import StreamDeblurError
+from streamdeblur.runtime.introspect import Introspect
 from streamdeblur.runtime.batch import Batch, SourceStats
 from streamdeblur.transport import Publisher
 
@@ -27,7 +28,7 @@ class PublishReport:
     worker: int = 0
 
 
-class PublishWorker:
+class PublishWorker(Introspect):
     """Publishes each batch on ``<camera>/deblurred`` (and ``<camera>/raw`` when asked)."""
 
     def __init__(self, output: OutputConfig):
@@ -45,12 +46,6 @@ class PublishWorker:
             )
         except StreamDeblurError as exc:  # reported by ready(): a constructor error would kill the actor
             self.error = str(exc)
-
-    def pid(self) -> int:
-        """The process this worker runs in (for tests and diagnostics)."""
-        import os
-
-        return os.getpid()
 
     def ready(self) -> str | None:
         """None when the socket is up, else the one-line reason it is not."""

@@ -25,6 +25,7 @@ from streamdeblur.errors import StreamDeblurError
 from streamdeblur.frame import Frame
 from streamdeblur.io.reader import ReadStats, read_frames
 from streamdeblur.logutil import mask_url
+from streamdeblur.runtime.introspect import Introspect
 from streamdeblur.runtime.batch import Batch, BatchInfo, SourceStats
 
 
@@ -34,7 +35,7 @@ def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Rand
     return base * rng.uniform(0.75, 1.25)
 
 
-class CameraSource:
+class CameraSource(Introspect):
     """Reads one camera; ``get`` hands out its frames in order."""
 
     def __init__(self, camera: CameraConfig, queue_size: int = 8):
@@ -158,12 +159,6 @@ class CameraSource:
     def stats(self) -> SourceStats:
         """A snapshot of the counters."""
         return replace(self._stats, decoded=self._read.decoded, skipped=self._read.skipped, corrupt=self._read.corrupt)
-
-    def pid(self) -> int:
-        """The process this source runs in (for tests and diagnostics)."""
-        import os
-
-        return os.getpid()
 
     def stop(self) -> None:
         """Stop decoding (the thread ends at its next frame)."""
