@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import ray
 from ray.exceptions import RayError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from streamdeblur.config import Config
 from streamdeblur.errors import StreamDeblurError
@@ -79,7 +80,12 @@ class Pipeline:
 
     def _create_actors(self) -> None:
         cfg = self.cfg
-        publisher = ray.remote(PublishWorker).options(num_cpus=0, **STAGE_RESTART).remote(cfg.output)
+        # The output socket binds on this machine; so do sources without resources of their
+        # own (their files are here).
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        publisher = ray.remote(PublishWorker).options(num_cpus=0, scheduling_strategy=here, **STAGE_RESTART).remote(
+            cfg.output
+        )
         self._publisher = publisher
         error = ray.get(publisher.ready.remote())
         if error:
@@ -99,9 +105,10 @@ class Pipeline:
             self.engine_info = infos[0]
         src_cls = ray.remote(CameraSource)
         for cam in cfg.cameras:
-            self._sources[cam.id] = src_cls.options(
-                num_cpus=0, resources=dict(cam.resources), **SOURCE_RESTART
-            ).remote(cam, cfg.pipeline.queue_size)
+            where = {"resources": dict(cam.resources)} if cam.resources else {"scheduling_strategy": here}
+            self._sources[cam.id] = src_cls.options(num_cpus=0, **where, **SOURCE_RESTART).remote(
+                cam, cfg.pipeline.queue_size
+            )
         ray.get([src.start.remote(0) for src in self._sources.values()])
 
     def placement(self) -> dict[str, str]:
