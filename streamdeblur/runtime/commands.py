@@ -33,6 +33,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--curve-client-key", metavar="FILE", help="CURVE: this client's .key_secret file")
     s.set_defaults(func=_subscribe)
 
+    b = sub.add_parser(
+        "bench",
+        help="measure model-only speed, pipeline throughput, latency and camera scaling",
+        description="Model-only frames/s and latency at 640x360, 1280x720 and 1920x1080 for k=1 and "
+        "k=2 per device and precision; the full pipeline's throughput as a ratio of the model's; "
+        "end-to-end latency minus the window delay; throughput with 1, 2 and 4 cameras. "
+        "'bench pipeline' measures the passthrough pipeline against a bare PyAV decode.",
+    )
+    b.add_argument("what", nargs="?", choices=["all", "pipeline"], default="all")
+    b.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    b.add_argument("--quick", action="store_true", help="640x360 only, fewer frames")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.set_defaults(func=_bench)
+
     k = sub.add_parser(
         "keys",
         help="make ZeroMQ CURVE key pairs for encrypted, authenticated output",
@@ -94,4 +108,24 @@ def _keys(args: argparse.Namespace) -> int:
 
     public, secret = make_keys(args.dir, args.name)
     print(f"public key (give to the other side): {public}\nsecret key pair (keep private): {secret}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines import bench
+    from streamdeblur.runtime import cluster
+    from streamdeblur.config import RayConfig
+
+    log = (lambda s: None) if args.json else (lambda s: print(s, flush=True))
+    started = cluster.connect(RayConfig())
+    try:
+        if args.what == "pipeline":
+            result = bench.passthrough(log=log)
+        else:
+            result = bench.full(device=args.device, quick=args.quick, log=log)
+    finally:
+        cluster.disconnect(started)
+    print(json.dumps(result, indent=None if args.json else 2))
     return 0

@@ -1,0 +1,236 @@
+"""The benchmark pipeline (``streamdeblur bench``): model-only speed, the full pipeline's
+throughput against it, latency, and camera scaling, in one run.
+
+Every number is a median over repeats after a warm-up; GPU timings include the copy back
+to host memory (the engine returns numpy arrays, which synchronises the device).
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from streamdeblur.config import ModelConfig, parse_config
+from streamdeblur.runtime.graph import Pipeline
+from streamdeblur.transport import Subscriber
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_CLIP = ROOT / "data" / "car-detection.mp4"
+RESOLUTIONS = {"640x360": (640, 360), "1280x720": (1280, 720), "1920x1080": (1920, 1080)}
+
+Log = Callable[[str], None]
+
+
+def default_model() -> str:
+    """The model ``streamdeblur run`` uses by default (the first shipped one if none)."""
+    name = ModelConfig().name
+    if name != "none":
+        return name
+    from streamdeblur.models.weights import registry
+
+    return next(iter(registry()), "none")
+
+
+def sample_frames(video: Path, n: int, size: tuple[int, int] | None = None) -> list[np.ndarray]:
+    """The first ``n`` frames of a video as BGR arrays, resized to ``size``."""
+    frames = []
+    with av.open(str(video)) as container:
+        for frame in container.decode(video=0):
+            img = frame.to_ndarray(format="bgr24")
+            frames.append(cv2.resize(img, size, interpolation=cv2.INTER_AREA) if size else img)
+            if len(frames) == n:
+                break
+    return frames
+
+
+def bare_decode(video: Path) -> tuple[int, float]:
+    """Frames and seconds for a single-process PyAV decode to BGR arrays."""
+    t0 = time.perf_counter()
+    n = 0
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            frame.to_ndarray(format="bgr24")
+            n += 1
+    return n, time.perf_counter() - t0
+
+
+def model_speed(
+    model: str, size: tuple[int, int], k: int, device: str, precision: str, frames: int = 8, repeats: int = 3
+) -> dict[str, float]:
+    """Model-only frames/s and per-frame latency for one setting (streaming, flow reused)."""
+    from streamdeblur.models import build_engine
+
+    engine = build_engine(ModelConfig(name=model, window=k, device=device, precision=precision))
+    imgs = sample_frames(DEMO_CLIP, frames + 2 * k + 2, size)
+    for img in imgs[: 2 * k + 2]:  # warm-up: fills the window, first kernels
+        engine.push("warm", img)
+    rates = []
+    for r in range(repeats):
+        stream = f"bench{r}"
+        for img in imgs[:k]:
+            engine.push(stream, img)
+        t0 = time.perf_counter()
+        for img in imgs[k : k + frames]:
+            engine.push(stream, img)
+        rates.append(frames / (time.perf_counter() - t0))
+        engine.flush(stream)
+    fps = statistics.median(rates)
+    return {"fps": round(fps, 2), "latency_ms": round(1000 / fps, 1), "device": engine.device, "precision": engine.precision}
+
+
+def pipeline_run(
+    cameras: int,
+    model: str,
+    size: tuple[int, int] | None,
+    frames: int | None,
+    port: int,
+    realtime_fps: float | None = None,
+    duration: float | None = None,
+    batch_size: int = 4,
+) -> dict[str, object]:
+    """One run of the real pipeline (Ray actors, ZeroMQ to a subscriber here) on the demo
+    clip: offline (every frame) unless ``realtime_fps`` paces the cameras like live ones."""
+    endpoint = f"tcp://127.0.0.1:{port}"
+    cams = []
+    for i in range(cameras):
+        cam: dict[str, object] = {"id": f"cam{i}", "url": str(DEMO_CLIP), "realtime": realtime_fps is not None}
+        if size:
+            cam["resize"] = list(size)
+        if realtime_fps:
+            cam.update(loop=True, fps=realtime_fps)
+        cams.append(cam)
+    cfg = parse_config(
+        {
+            "cameras": cams,
+            "model": {"name": model},
+            "output": {"endpoint": "pub+bind:" + endpoint, "send_hwm": 10_000},
+            "pipeline": {"batch_size": batch_size, "queue_size": 4 * batch_size},
+            "dashboard": {"enabled": False},
+        },
+        "bench",
+    )
+    pipe = Pipeline(cfg)
+    pipe.start()
+    sub = Subscriber(endpoint, recv_hwm=100_000)
+    time.sleep(0.5)
+    counts = {"n": 0, "last": 0.0}
+    done = threading.Event()
+    limit = frames * cameras if frames else None
+
+    def receive() -> None:
+        while True:
+            if sub.recv(timeout=0.5) is None:
+                if done.is_set():
+                    return
+                continue
+            counts["n"] += 1
+            counts["last"] = time.perf_counter()
+            if limit and counts["n"] >= limit:
+                pipe.stop_event.set()
+
+    rx = threading.Thread(target=receive)
+    rx.start()
+    t0 = time.perf_counter()
+    try:
+        summary = pipe.run(duration)
+    finally:
+        done.set()
+        rx.join()
+        pipe.close()
+        sub.close()
+    seconds = max(counts["last"] - t0, 1e-9)
+    lat = [s["latency_p50_ms"] for s in summary.values() if s["latency_p50_ms"] is not None]
+    lat95 = [s["latency_p95_ms"] for s in summary.values() if s["latency_p95_ms"] is not None]
+    return {
+        "frames": counts["n"],
+        "fps": round(counts["n"] / seconds, 2),
+        "latency_p50_ms": round(statistics.median(lat), 1) if lat else None,
+        "latency_p95_ms": round(max(lat95), 1) if lat95 else None,
+        "dropped": sum(int(s["dropped"]) for s in summary.values()),
+    }
+
+
+def passthrough(repeats: int = 3, port: int = 5599, log: Log = print) -> dict[str, object]:
+    """Issue-2 benchmark: Ray + ZeroMQ passthrough against a bare decode of the same file."""
+    bare = [bare_decode(DEMO_CLIP) for _ in range(repeats)]
+    frames = bare[0][0]
+    bare_fps = statistics.median(n / s for n, s in bare)
+    log(f"bare PyAV decode: {bare_fps:.1f} frames/s")
+    pipeline_run(1, "none", None, None, port, batch_size=8)  # warm-up: worker processes, imports
+    runs = [pipeline_run(1, "none", None, None, port, batch_size=8) for _ in range(repeats)]
+    pipe_fps = statistics.median(float(r["fps"]) for r in runs)
+    return {
+        "video": DEMO_CLIP.name,
+        "frames": frames,
+        "bare_decode_fps": round(bare_fps, 1),
+        "pipeline_fps": round(pipe_fps, 1),
+        "ratio": round(pipe_fps / bare_fps, 3),
+        "overhead_ms_per_frame": round(1000 / pipe_fps - 1000 / bare_fps, 2),
+        "frames_lost": max(frames - int(r["frames"]) for r in runs),
+        "repeats": repeats,
+    }
+
+
+def full(
+    device: str = "auto",
+    quick: bool = False,
+    port: int = 5598,
+    log: Log = print,
+) -> dict[str, object]:
+    """Everything ``streamdeblur bench`` reports, as one JSON-ready dict."""
+    import torch
+
+    model = default_model()
+    devices = ["cuda", "cpu"] if device == "auto" and torch.cuda.is_available() else [device if device != "auto" else "cpu"]
+    result: dict[str, object] = {"model": model, "torch": torch.__version__, "threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        result["gpu"] = torch.cuda.get_device_name(0)
+    speed = []
+    for dev in devices:
+        precisions = ["fp32", "fp16"] + (["bf16"] if torch.cuda.is_bf16_supported() else []) if dev == "cuda" else ["fp32"]
+        for res, size in RESOLUTIONS.items():
+            if quick and res != "640x360":
+                continue
+            for k in (1, 2):
+                for prec in precisions:
+                    n = 4 if (dev == "cpu" and size[0] > 640) or quick else 12
+                    row = {"device": dev, "precision": prec, "resolution": res, "k": k,
+                           **model_speed(model, size, k, dev, prec, frames=n, repeats=2 if quick else 3)}
+                    log(f"model {dev} {prec} {res} k={k}: {row['fps']} frames/s, {row['latency_ms']} ms/frame")
+                    speed.append(row)
+    result["model_speed"] = speed
+    base = next(r for r in speed if r["resolution"] == "640x360" and r["k"] == 2 and r["device"] == devices[0])
+    n_frames = 16 if quick else 48
+    pipe = pipeline_run(1, model, RESOLUTIONS["640x360"], n_frames, port)
+    result["pipeline_fps"] = pipe["fps"]
+    result["pipeline_to_model_ratio"] = round(float(pipe["fps"]) / float(base["fps"]), 3)
+    log(f"pipeline 1 camera 640x360: {pipe['fps']} frames/s = {result['pipeline_to_model_ratio']:.2f} x model-only")
+    # latency: cameras paced at 70% of the model's rate, so nothing queues up
+    pace = round(0.7 * float(base["fps"]), 2)
+    live = pipeline_run(1, model, RESOLUTIONS["640x360"], None, port, realtime_fps=pace, duration=10 if quick else 30)
+    window_ms = 2 * 1000 / pace  # k=2 future frames arrive at the camera's pace
+    result["latency"] = {
+        "camera_fps": pace,
+        "window_delay_ms": round(window_ms, 1),
+        "p50_ms": live["latency_p50_ms"],
+        "p95_ms": live["latency_p95_ms"],
+        "p50_minus_window_ms": round(float(live["latency_p50_ms"]) - window_ms, 1) if live["latency_p50_ms"] else None,
+        "p95_minus_window_ms": round(float(live["latency_p95_ms"]) - window_ms, 1) if live["latency_p95_ms"] else None,
+    }
+    log(f"latency at {pace} frames/s: p50 {live['latency_p50_ms']} ms, p95 {live['latency_p95_ms']} ms (window {window_ms:.0f} ms)")
+    scaling = {}
+    for cams in (1, 2, 4):
+        run = pipeline_run(cams, model, RESOLUTIONS["640x360"], n_frames // cams, port)
+        scaling[str(cams)] = {"total_fps": run["fps"], "per_camera_fps": round(float(run["fps"]) / cams, 2)}
+        log(f"{cams} camera(s): {run['fps']} frames/s in total")
+    result["camera_scaling"] = scaling
+    return result
