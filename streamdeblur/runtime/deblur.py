@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from itertools import zip_longest
+
+import numpy as np
 
 from streamdeblur.config import ModelConfig
 from streamdeblur.frame import Frame
@@ -29,28 +32,42 @@ class DeblurWorker(Introspect):
     def describe(self) -> dict[str, str]:
         return {"model": self.engine.name, "device": self.engine.device, "precision": self.engine.precision}
 
-    def process(self, batch: Batch) -> Batch:
-        if batch.ended and not batch.frames and batch.camera not in self._pending:
-            return Batch(camera=batch.camera, ended=True, source=batch.source, model=self.engine.name, worker=self.pid())
-        pending = self._pending.setdefault(batch.camera, deque())
+    def process(self, *batches: Batch) -> list[Batch]:
+        """Restore batches of one or several cameras in one go: the cameras' frames are
+        interleaved so that the engine runs their windows together (one forward pass for
+        the frames of several cameras). Returns one batch per input batch, in order; a
+        camera's restored frames ride on its last batch of the call."""
         t0 = time.perf_counter()
-        outputs = []
-        for frame in batch.frames:
-            pending.append(frame)
-            outputs.extend(self.engine.push(batch.camera, frame.image))
-        if batch.ended:
-            outputs.extend(self.engine.flush(batch.camera))
-        elapsed = time.perf_counter() - t0
-        inputs = [pending.popleft() for _ in outputs]
-        if batch.ended:
-            self._pending.pop(batch.camera, None)
-        return Batch(
-            camera=batch.camera,
-            frames=[f.with_image(img) for f, img in zip(inputs, outputs)],
-            raw=inputs if self.keep_raw else None,
-            ended=batch.ended,
-            source=batch.source,
-            model=self.engine.name,
-            inference_s=elapsed,
-            worker=self.pid(),
-        )
+        per_camera: dict[str, list[Frame]] = {}
+        for b in batches:
+            per_camera.setdefault(b.camera, []).extend(b.frames)
+            self._pending.setdefault(b.camera, deque()).extend(b.frames)
+        items = [(f.camera, f.image) for row in zip_longest(*per_camera.values()) for f in row if f is not None]
+        outputs: dict[str, list[np.ndarray]] = {cam: [] for cam in per_camera}
+        for cam, img in self.engine.push_batch(items):
+            outputs[cam].append(img)
+        for b in batches:
+            if b.ended:
+                outputs[b.camera] += self.engine.flush(b.camera)
+        share = (time.perf_counter() - t0) / max(1, sum(len(f) for f in per_camera.values()))
+        last = {b.camera: i for i, b in enumerate(batches)}
+        results = []
+        for i, b in enumerate(batches):
+            outs = outputs[b.camera] if last[b.camera] == i else []
+            pending = self._pending.get(b.camera, deque())
+            inputs = [pending.popleft() for _ in outs]
+            if b.ended:
+                self._pending.pop(b.camera, None)
+            results.append(
+                Batch(
+                    camera=b.camera,
+                    frames=[f.with_image(img) for f, img in zip(inputs, outs)],
+                    raw=inputs if self.keep_raw else None,
+                    ended=b.ended,
+                    source=b.source,
+                    model=self.engine.name,
+                    inference_s=share * len(b.frames),
+                    worker=self.pid(),
+                )
+            )
+        return results

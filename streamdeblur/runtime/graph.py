@@ -64,7 +64,7 @@ class Pipeline:
         self._publisher: ray.actor.ActorHandle | None = None
         self._index = {cam.id: i for i, cam in enumerate(cfg.cameras)}
         self._gets: dict[ray.ObjectRef, tuple[str, ray.ObjectRef]] = {}
-        self._chains: dict[ray.ObjectRef, tuple[str, BatchInfo]] = {}
+        self._chains: dict[ray.ObjectRef, list[tuple[str, BatchInfo]]] = {}
         self.stop_event = threading.Event()
         self.engine_info: dict[str, str] = {"model": "none", "device": "cpu", "precision": "none"}
 
@@ -157,11 +157,17 @@ class Pipeline:
         batch, info = self._sources[camera].get.options(num_returns=2).remote(self.cfg.pipeline.batch_size, 1.0)
         self._gets[info] = (camera, batch)
 
-    def _forward(self, camera: str, batch: ray.ObjectRef, info: BatchInfo) -> None:
-        ref = batch
-        if self._deblur:
-            ref = self._deblur[self._index[camera] % len(self._deblur)].process.remote(ref)
-        self._chains[self._publisher.publish.remote(ref)] = (camera, info)
+    def _forward(self, ready: list[tuple[str, ray.ObjectRef, BatchInfo]]) -> None:
+        """Send answered batches on: those bound for one deblur actor go in one call (so
+        it can batch cameras together), then to the publisher."""
+        groups: dict[int, list[tuple[str, ray.ObjectRef, BatchInfo]]] = {}
+        for item in ready:
+            groups.setdefault(self._index[item[0]] % max(1, len(self._deblur)), []).append(item)
+        for actor, items in groups.items():
+            refs = [batch for _, batch, _ in items]
+            if self._deblur:
+                refs = [self._deblur[actor].process.remote(*refs)]
+            self._chains[self._publisher.publish.remote(*refs)] = [(cam, info) for cam, _, info in items]
 
     def _restart_source(self, camera: str, reason: str, lost: int) -> None:
         self.status[camera].failed_batch(lost)
@@ -169,28 +175,37 @@ class Pipeline:
         # A restarted source resumes after every frame already handed out.
         last = self.status[camera].last_seq
         resume = [0 if last is None else last + 1]
-        resume += [i.first_seq + i.count for c, i in self._chains.values() if c == camera]
+        resume += [i.first_seq + i.count for chain in self._chains.values() for c, i in chain if c == camera]
         self._sources[camera].start.remote(max(resume))
 
-    def _step(self, ref: ray.ObjectRef) -> PublishReport | None:
-        """Advance the request or chain ``ref`` belongs to; returns a report when a batch is done."""
-        if ref in self._gets:
-            camera, batch = self._gets.pop(ref)
+    def _step(self, refs: list[ray.ObjectRef]) -> list[PublishReport]:
+        """Advance the requests and chains that finished; returns the reports of the
+        batches that are done (forwarding the others in one go)."""
+        reports: list[PublishReport] = []
+        forward: list[tuple[str, ray.ObjectRef, BatchInfo]] = []
+        for ref in refs:
+            if ref in self._gets:
+                camera, batch = self._gets.pop(ref)
+                try:
+                    info: BatchInfo = ray.get(ref)
+                except RayError as exc:
+                    self._restart_source(camera, _reason(exc), 0)  # its queue died with it, uncounted
+                    reports.append(PublishReport(camera=camera))
+                    continue
+                if info.count or info.ended:  # the end goes down the chain too: stages flush
+                    forward.append((camera, batch, info))
+                else:
+                    reports.append(PublishReport(camera=camera, source=info.source))
+                continue
+            chain = self._chains.pop(ref)
             try:
-                info: BatchInfo = ray.get(ref)
+                reports += ray.get(ref)
             except RayError as exc:
-                self._restart_source(camera, _reason(exc), 0)  # its queue died with it, uncounted
-                return PublishReport(camera=camera)
-            if info.count or info.ended:  # the end goes down the chain too: stages flush
-                self._forward(camera, batch, info)
-                return None
-            return PublishReport(camera=camera, source=info.source)
-        camera, info = self._chains.pop(ref)
-        try:
-            return ray.get(ref)
-        except RayError as exc:
-            self._restart_source(camera, _reason(exc), info.count)
-            return PublishReport(camera=camera)
+                for camera, info in chain:
+                    self._restart_source(camera, _reason(exc), info.count)
+                    reports.append(PublishReport(camera=camera))
+        self._forward(forward)
+        return reports
 
     def _ready(self) -> list[ray.ObjectRef]:
         """Every finished request and chain, in submission order (so each camera's
@@ -220,10 +235,7 @@ class Pipeline:
         while active and not self.stop_event.is_set():
             if t_end is not None and time.monotonic() >= t_end:
                 break
-            for ref in self._ready():
-                report = self._step(ref)
-                if report is None:
-                    continue
+            for report in self._step(self._ready()):
                 cam = report.camera
                 if self.status[cam].update(report):
                     log.warning("camera %s: deblur worker restarted (now pid %d)", cam, report.worker)

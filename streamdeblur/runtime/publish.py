@@ -51,7 +51,12 @@ class PublishWorker(Introspect):
         """None when the socket is up, else the one-line reason it is not."""
         return self.error
 
-    def publish(self, batch: Batch) -> PublishReport:
+    def publish(self, *batches: Batch | list[Batch]) -> list[PublishReport]:
+        """Publish batches (given one by one, or as the list a deblur worker returned)."""
+        flat = [b for item in batches for b in (item if isinstance(item, list) else [item])]
+        return [self._publish(b) for b in flat]
+
+    def _publish(self, batch: Batch) -> PublishReport:
         report = PublishReport(
             camera=batch.camera, ended=batch.ended, source=batch.source, model=batch.model, inference_s=batch.inference_s,
             worker=batch.worker,
