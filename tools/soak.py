@@ -38,12 +38,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def memory_kib(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM) of a process in KiB."""
+def memory_kib(pid: int) -> tuple[int, int, int, int]:
+    """(VmRSS, VmHWM, RssAnon, RssShmem) of a process in KiB. RssShmem is mostly Ray's
+    shared-memory object store mapped into the process: it grows as the process touches
+    more of the store (bounded by the store's size), which is not a leak; RssAnon is the
+    process's own memory."""
     fields = dict(
         line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
     )
-    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+    return tuple(int(fields[k].split()[0]) for k in ("VmRSS", "VmHWM", "RssAnon", "RssShmem"))
 
 
 class RtspServer:
@@ -121,8 +124,7 @@ def main() -> int:
 
     def sample(label: str) -> None:
         for name, pid in pids.items():
-            rss, hwm = memory_kib(pid)
-            mem.setdefault(name, {})[label] = [rss, hwm]
+            mem.setdefault(name, {})[label] = list(memory_kib(pid))
 
     def status(statuses) -> None:
         for st in statuses:
@@ -150,8 +152,14 @@ def main() -> int:
             c: {k: s[k] for k in ("frames_in", "frames_out", "dropped", "reconnects", "restarts", "state")}
             for c, s in summary.items()
         },
-        "memory_kib": {name: {"rss_start": m.get("start", [None])[0], "rss_end": m["end"][0], "peak": m["end"][1]}
-                       for name, m in mem.items()},
+        "memory_kib": {
+            name: {
+                "rss_start": m.get("start", [None] * 4)[0], "rss_end": m["end"][0], "peak": m["end"][1],
+                "anon_start": m.get("start", [None] * 4)[2], "anon_end": m["end"][2],
+                "shmem_start": m.get("start", [None] * 4)[3], "shmem_end": m["end"][3],
+            }
+            for name, m in mem.items()
+        },
     }
     if args.json:
         print(json.dumps(result))
