@@ -76,3 +76,28 @@ def test_unreachable_rtsp_times_out():
 def test_mask_url():
     assert mask_url("rtsp://admin:pw@10.0.0.1/s") == "rtsp://***@10.0.0.1/s"
     assert mask_url("rtsp://10.0.0.1/s") == "rtsp://10.0.0.1/s"
+
+
+def test_truncated_file_reads_up_to_where_it_ends(tmp_path: Path):
+    data = DEMO_CLIP.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    frames = list(read_frames(str(cut), "cam"))
+    assert 100 < len(frames) < 377
+    assert [f.seq for f in frames] == list(range(len(frames)))
+
+
+def test_corrupt_packets_are_skipped_and_counted(tmp_path: Path):
+    import random
+
+    data = bytearray(DEMO_CLIP.read_bytes())
+    rng = random.Random(1)
+    for _ in range(200):  # garble the payload, not the container header
+        p = rng.randrange(100_000, len(data) - 64)
+        data[p : p + 50] = bytes(rng.randrange(256) for _ in range(50))
+    bad = tmp_path / "garbled.mp4"
+    bad.write_bytes(bytes(data))
+    stats = ReadStats()
+    frames = list(read_frames(str(bad), "cam", stats=stats))
+    assert len(frames) + stats.corrupt >= 370 and len(frames) > 300
+    assert stats.decoded == len(frames)

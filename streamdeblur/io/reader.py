@@ -13,11 +13,16 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import av.logging
 import cv2
 
 from streamdeblur.errors import SourceError
 from streamdeblur.frame import Frame
 from streamdeblur.logutil import mask_url
+
+# FFmpeg's own messages (one per damaged packet) would flood the status lines: problems are
+# counted (ReadStats.corrupt) and reported by the pipeline instead.
+av.logging.set_level(av.logging.FATAL)
 
 
 def open_container(url: str, open_timeout: float = 10.0, read_timeout: float = 10.0) -> av.container.InputContainer:
