@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # pair from the package index (a local CPU-only torch wheel cannot load the index's torchvision).
 PIP := $(PY) -m pip install --isolated --disable-pip-version-check
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo demo-plates test bench clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml
@@ -19,11 +19,15 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 demo: setup
 	$(VENV)/bin/streamdeblur run configs/demo.yaml --duration 30
 
+demo-plates: setup
+	test -f data/plates-demo.mp4 || $(VENV)/bin/streamdeblur ocr-demo-clip data/plates-demo.mp4
+	$(VENV)/bin/streamdeblur run configs/demo-plates.yaml --duration 60
+
 test: setup
 	$(PY) -m pytest
 
 bench: setup
-	$(PY) tools/bench_pipeline.py
+	$(VENV)/bin/streamdeblur bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info

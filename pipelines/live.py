@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from streamdeblur.config import Config
@@ -20,9 +21,13 @@ def run(
     address: str | None = None,
     as_json: bool = False,
     out: TextIO = sys.stdout,
+    config_path: str | None = None,
+    ocr: bool = False,
 ) -> int:
     """Run until every camera ends, ``duration`` passes, Ctrl-C or SIGTERM. Exit code 1 when
-    every camera failed."""
+    every camera failed. With ``ocr`` (or ``ocr.enabled``) the plate-OCR consumer runs next
+    to the pipeline in its own process (it reads ``config_path``); the dashboard shows its
+    reads."""
     pipeline = Pipeline(cfg, address=address)
     previous = signal.getsignal(signal.SIGTERM)
 
@@ -33,11 +38,22 @@ def run(
     interrupted = False
     placement: dict[str, str] = {}
     dashboard = None
+    consumer = None
+    ocr_events = None
     try:
+        if (ocr or cfg.ocr.enabled) and config_path is not None:
+            import tempfile
+
+            from streamdeblur.dashboard.ocrfeed import OcrEventsTail
+            from streamdeblur.ocr.launch import spawn_consumer
+
+            ocr_events = Path(tempfile.mkdtemp(prefix="streamdeblur-ocr-")) / "ocr.jsonl"
+            consumer = spawn_consumer(config_path, json_out=str(ocr_events))
+            print(f"  ocr: plate consumer started (pid {consumer.pid})", file=out, flush=True)
         if cfg.dashboard.enabled:  # before Ray starts: a taken port fails fast
             from streamdeblur.dashboard.server import for_pipeline
 
-            dashboard = for_pipeline(pipeline)
+            dashboard = for_pipeline(pipeline, ocr_stats=OcrEventsTail(ocr_events) if ocr_events else None)
         pipeline.start()
         # after ray.init, which installs a SIGTERM handler of its own
         signal.signal(signal.SIGTERM, lambda *_: pipeline.stop_event.set())
@@ -63,6 +79,10 @@ def run(
             interrupted = True
             summary = {cam: st.summary() for cam, st in pipeline.status.items()}
     finally:
+        if consumer is not None:
+            from streamdeblur.ocr.launch import stop_consumer
+
+            stop_consumer(consumer)
         pipeline.close()
         if dashboard is not None:
             dashboard.stop()

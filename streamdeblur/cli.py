@@ -12,6 +12,8 @@ from streamdeblur.errors import StreamDeblurError
 # Modules with ``register(subparsers)``; each keeps heavy imports inside its handlers.
 COMMAND_MODULES = [
     "streamdeblur.runtime.commands",
+    "streamdeblur.models.commands",
+    "streamdeblur.ocr.commands",
     "streamdeblur.dashboard.commands",
 ]
 

@@ -22,6 +22,16 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+def _plate_format(v: str | None) -> str | None:
+    """A plate format: a preset name of ``streamdeblur.ocr.plates`` or a regular expression."""
+    if v is not None:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+    return v
+
+
 class CameraConfig(_Section):
     """One camera: a video file or an ``rtsp://`` URL."""
 
@@ -37,7 +47,8 @@ class CameraConfig(_Section):
     resize: tuple[int, int] | None = None
     """``[width, height]`` to scale frames to before deblurring."""
     plate_format: str | None = None
-    """Regular expression a plate read on this camera must match (OCR consumer)."""
+    """Plate format reads on this camera must match (OCR consumer): a preset (br, mercosul,
+    it, sk) or a regular expression."""
     resources: dict[str, float] = Field(default_factory=dict)
     """Custom Ray resources this camera's source needs, to place it on a node near the
     camera (e.g. ``{site_north: 1}`` with ``ray start --resources '{"site_north": 4}'``)."""
@@ -59,15 +70,7 @@ class CameraConfig(_Section):
             raise ValueError("resize must be [width, height], even numbers of at least 16")
         return v
 
-    @field_validator("plate_format")
-    @classmethod
-    def _regex(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {exc}") from None
-        return v
+    _regex = field_validator("plate_format")(classmethod(lambda cls, v: _plate_format(v)))
 
     @property
     def is_live(self) -> bool:
@@ -82,7 +85,7 @@ class CameraConfig(_Section):
 class ModelConfig(_Section):
     """The deblurring stage. ``name: none`` passes frames through untouched."""
 
-    name: str = "none"
+    name: str = "raft-fusion-small"
     """``none`` (passthrough) or a model name from ``streamdeblur.models``."""
     weights: str | None = None
     """Checkpoint path; default: the weights shipped with the package."""
@@ -134,7 +137,9 @@ class OcrConfig(_Section):
 
     enabled: bool = False
     plate_format: str | None = None
-    """Default plate regex for cameras that do not set their own."""
+    """Default plate format for cameras that do not set their own: a preset (br, mercosul,
+    it, sk) or a regular expression."""
+    _regex = field_validator("plate_format")(classmethod(lambda cls, v: _plate_format(v)))
     min_confidence: float = Field(default=0.3, ge=0, le=1)
     vote_frames: int = Field(default=5, ge=1)
     """Consecutive frames a plate is voted over before it counts as one read."""

@@ -19,8 +19,9 @@ CLI = [sys.executable, "-m", "streamdeblur"]
 
 def test_help_for_every_command():
     out = subprocess.run([*CLI, "--help"], capture_output=True, text=True, check=True).stdout
-    commands = [c for c in ("run", "subscribe") if c in out]
-    assert commands == ["run", "subscribe"]
+    listed = out.split("positional arguments:")[1].split("options:")[0]
+    commands = [line.split()[0] for line in listed.splitlines()[2:] if line.startswith("    ") and not line.startswith("      ")]
+    assert {"run", "subscribe", "bench", "keys", "reprocess", "synth", "eval", "ocr", "eval-ocr", "dashboard"} <= set(commands)
     for command in commands:
         text = subprocess.run([*CLI, command, "--help"], capture_output=True, text=True, check=True).stdout
         assert text.startswith(f"usage: streamdeblur {command}") and "options:" in text
@@ -33,6 +34,7 @@ def start_pipeline(tmp_path: Path, clip: Path, port: int, duration: float = 60) 
         f"output:\n  endpoint: pub+bind:tcp://127.0.0.1:{port}\n  publish_raw: true\n"
         "pipeline:\n  status_interval: 1\n"
         "dashboard:\n  enabled: false\n"
+        "model:\n  name: none\n"
     )
     return subprocess.Popen(
         [*CLI, "run", str(cfg), "--duration", str(duration)],

@@ -110,6 +110,7 @@ def live(ray_cluster, tmp_path_factory):
             "cameras": [{"id": "carpark", "url": str(DEMO_CLIP), "loop": True, "realtime": True, "resize": [480, 270]}],
             "output": {"endpoint": f"pub+bind:tcp://127.0.0.1:{zport}", "publish_raw": True},
             "dashboard": {"port": hport, "token": TOKEN, "view_fps": 5},
+            "model": {"name": "none"},
         },
         "test",
     )

@@ -22,6 +22,7 @@ def write_config(path: Path, zport: int, hport: int) -> Path:
         f"output:\n  endpoint: pub+bind:tcp://127.0.0.1:{zport}\n"
         f"dashboard:\n  port: {hport}\n  token: {TOKEN}\n"
         "ray:\n  num_cpus: 1\n"
+        "model:\n  name: none\n"
     )
     return path
 

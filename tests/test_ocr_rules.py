@@ -239,7 +239,7 @@ def test_stats_snapshot_gain_metrics_and_summary():
     assert deb["read_rate"] == 1.0 and raw["read_rate"] == 0.5
     assert deb["mean_confidence"] == pytest.approx(0.7) and raw["mean_confidence"] == pytest.approx(0.4)
     assert snap["read_rate_gain"] == pytest.approx(0.5) and snap["plates_gain"] == 1
-    assert snap["keep_up"] == pytest.approx(0.5) and snap["ocr_ms_per_frame"] == 500.0
+    assert snap["keep_up"] == pytest.approx(2 / 3, abs=1e-4) and snap["ocr_ms_per_frame"] == 500.0
     assert deb["plate_texts"] == ["AYO9034"]
     samples = {(n, tuple(sorted(lb.items()))): v for n, lb, v in s.metrics()}
     assert samples[("streamdeblur_ocr_plates_total", (("camera", "gate"), ("stream", "deblurred")))] == 1
@@ -297,3 +297,16 @@ def test_voter_does_not_merge_different_plates_in_the_same_place():
     v.update(0, [obs("AYO9034")])
     v.update(60, [obs("AYD9034", box=(0, 0, 10, 10))])  # far in time and place, similar text: same plate
     assert v.active_tracks == 1
+
+
+def test_ocr_command_rejects_bad_input_in_one_line(capsys):
+    from streamdeblur.ocr.__main__ import main
+
+    assert main(["ocr", "not an endpoint"]) == 2
+    assert "bad endpoint" in capsys.readouterr().err
+    assert main(["ocr", "tcp://127.0.0.1:5999", "--plate-format", "[A-"]) == 2
+    assert "not a regular expression" in capsys.readouterr().err
+    assert main(["ocr"]) == 2
+    assert "give an ENDPOINT" in capsys.readouterr().err
+    assert main(["ocr", "tcp://127.0.0.1:5999", "--vote-frames", "0"]) == 2
+    assert "--vote-frames" in capsys.readouterr().err

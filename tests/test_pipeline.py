@@ -16,7 +16,9 @@ from streamdeblur.transport import Subscriber
 
 
 def config(endpoint: str, cameras: list[dict], **sections) -> object:
-    return parse_config({"cameras": cameras, "output": {"endpoint": "pub+bind:" + endpoint}, **sections}, "test")
+    """A config for these cameras; passthrough (``model: none``) unless a model is given."""
+    data = {"cameras": cameras, "output": {"endpoint": "pub+bind:" + endpoint}, "model": {"name": "none"}, **sections}
+    return parse_config(data, "test")
 
 
 def collect(sub: Subscriber, until: threading.Event, idle: float = 2.0) -> list:
@@ -150,3 +152,23 @@ def test_bad_camera_fails_alone(ray_cluster, clip: Path, tmp_path: Path, endpoin
     assert summary["dead"]["state"] == "failed" and summary["dead"]["reconnects"] == 2
     assert summary["dead"]["error"].startswith("gave up after 2 reconnect attempts: rtsp://***@127.0.0.1:9/none: cannot open")
     assert "pw" not in summary["dead"]["error"]
+
+
+def test_default_model_in_the_pipeline(ray_cluster, tmp_path: Path, endpoint: str):
+    """The shipped model (the default) behind the Ray deblur actor: every frame comes out
+    once, in order, same size, restored (not a copy of the input)."""
+    small = write_clip(tmp_path / "small.mp4", frames=12, width=96, height=64)
+    cfg = parse_config(
+        {
+            "cameras": [{"id": "cam", "url": str(small), "realtime": False}],
+            "output": {"endpoint": "pub+bind:" + endpoint, "publish_raw": True},
+        },
+        "test",
+    )
+    assert cfg.model.name != "none"
+    summary, got = run_with_subscriber(cfg, endpoint)
+    deblurred = [(h, img) for h, img in got if h.stream == "deblurred"]
+    raw = {h.seq: img for h, img in got if h.stream == "raw"}
+    assert [h.seq for h, _ in deblurred] == list(range(12)) and summary["cam"]["frames_out"] == 12
+    assert all(h.model == cfg.model.name and img.shape == (64, 96, 3) for h, img in deblurred)
+    assert any(not np.array_equal(img, raw[h.seq]) for h, img in deblurred)

@@ -68,8 +68,8 @@ def test_reprocess_changes_pixels_with_the_model_and_not_without(tmp_path: Path)
     assert (r["frames_in"], r["frames_out"], r["model"]) == (5, 5, "raft-fusion-small")
     none = [f.image for f in read_frames(str(tmp_path / "none.mp4"))]
     model = [f.image for f in read_frames(str(tmp_path / "model.mp4"))]
-    assert np.abs(none[2].astype(int) - ref[2]).mean() < 1.0
-    assert np.abs(model[2].astype(int) - ref[2]).mean() > 0.1
+    assert np.abs(none[2].astype(int) - ref[2]).mean() < 3.0  # only the yuv420p round trip
+    assert np.abs(model[2].astype(int) - none[2]).mean() > 0.3  # the model did restore
 
 
 def test_errors_are_one_line_streamdeblur_errors(tmp_path: Path) -> None:

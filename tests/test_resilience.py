@@ -110,6 +110,7 @@ def test_rtsp_server_killed_and_back(ray_cluster, clip: Path, endpoint: str):
                  "reconnect_initial": 0.5, "reconnect_max": 1},
                 {"id": "file", "url": str(clip), "loop": True, "realtime": True},
             ],
+            "model": {"name": "none"},
             "output": {"endpoint": "pub+bind:" + endpoint},
         },
         "test",

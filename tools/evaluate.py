@@ -20,7 +20,13 @@ def main() -> int:
     sub = ap.add_subparsers(dest="cmd")
     register(sub)
     args = ap.parse_args(["eval", *sys.argv[1:]])
-    return args.func(args)
+    from streamdeblur.errors import StreamDeblurError
+
+    try:
+        return args.func(args)
+    except StreamDeblurError as exc:
+        print(f"evaluate: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ succeeds, so a crash or Ctrl-C never leaves a truncated file under the real name
 
 from __future__ import annotations
 
+import heapq
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -117,3 +118,44 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+def has_audio(path: str) -> bool:
+    with av.open(path) as container:
+        return bool(container.streams.audio)
+
+
+def add_audio(video: str | os.PathLike, audio_src: str, out: str | os.PathLike) -> int:
+    """Write ``out`` from the video stream of ``video`` and every audio stream of
+    ``audio_src``, both copied packet by packet (no re-encoding), interleaved by time.
+    Written under a temporary name and renamed when complete; returns audio packets copied."""
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.part")
+    copied = 0
+    try:
+        with av.open(str(video)) as vin, av.open(audio_src) as ain, av.open(
+            str(tmp), "w", format=FORMATS[out.suffix.lower()]
+        ) as dst:
+            streams = {("v", vin.streams.video[0].index): dst.add_stream_from_template(vin.streams.video[0])}
+            for a in ain.streams.audio:
+                streams[("a", a.index)] = dst.add_stream_from_template(a)
+
+            def packets(container: av.container.InputContainer, kind: str, wanted: list):
+                for packet in container.demux(*wanted):
+                    if packet.dts is not None:
+                        yield float(packet.dts * packet.time_base), kind, packet
+
+            merged = heapq.merge(
+                packets(vin, "v", [vin.streams.video[0]]),
+                packets(ain, "a", list(ain.streams.audio)),
+                key=lambda item: item[0],
+            )
+            for _, kind, packet in merged:
+                packet.stream = streams[(kind, packet.stream.index)]
+                dst.mux(packet)
+                copied += kind == "a"
+    except (av.error.FFmpegError, OSError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"{out}: adding the audio failed: {exc}") from None
+    os.replace(tmp, out)
+    return copied

@@ -5,15 +5,18 @@ Imports stay light at module level (no torch): ``streamdeblur --help`` must be f
 
 from __future__ import annotations
 
-import argparse
-
-
 def register(subparsers) -> None:
     """Add the sub-commands to the CLI's ``argparse`` subparsers."""
-    p = subparsers.add_parser("reprocess", help="restore every frame of a recorded video file",
-                              description="Deblur a recorded video: same frame count, resolution and timestamps, H.264 output.")
-    p.add_argument("input", help="input video file")
-    p.add_argument("-o", "--output", required=True, help="output video (.mp4, .mkv, .mov)")
+    p = subparsers.add_parser("reprocess", help="restore every frame of recorded video files",
+                              description="Deblur a recorded video: same frame count, resolution and timestamps, H.264 "
+                                          "output, audio copied. INPUT may also be a folder or a glob ('rec/*.mp4'): then "
+                                          "OUTPUT is a folder, files are spread over the Ray deblur workers "
+                                          "(ray.deblur_actors, on a cluster with --address) and finished outputs are "
+                                          "skipped unless --overwrite.")
+    p.add_argument("input", help="input video file, folder or glob")
+    p.add_argument("-o", "--output", required=True, help="output video (.mp4, .mkv, .mov), or folder for many inputs")
+    p.add_argument("--overwrite", action="store_true", help="many inputs: redo outputs that exist")
+    p.add_argument("--address", help="many inputs: join this Ray cluster ('auto' or HOST:PORT)")
     p.add_argument("--config", help="cameras.yaml whose 'model' section to use")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override model.device")
     p.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"], help="override model.precision")
@@ -44,10 +47,12 @@ def register(subparsers) -> None:
 
     e = subparsers.add_parser("eval", help="score the model on held-out synthesized clips (PSNR, SSIM, warping error, EPE, speed)")
     e.add_argument("--config", help="cameras.yaml whose 'model' section to use")
-    e.add_argument("--weights", help="checkpoint to evaluate (default: shipped)")
+    e.add_argument("--model", help="model name (default: the config's model.name)")
+    e.add_argument("--weights", help="checkpoint to evaluate (default: the model's shipped weights)")
     e.add_argument("--clips", type=int, default=24, help="clips per source kind (default 24)")
     e.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("W", "H"), help="clip frame size")
     e.add_argument("--speed", action="store_true", help="also time the engine at 640x360")
+    e.add_argument("--threads", type=int, help="CPU threads (override model.threads)")
     e.add_argument("--json", help="write the results here")
     e.set_defaults(func=_eval)
 
@@ -61,6 +66,7 @@ def _model_config(args):
         "device": getattr(args, "device", None), "precision": getattr(args, "precision", None),
         "window": getattr(args, "window", None), "causal": getattr(args, "causal", None),
         "name": getattr(args, "model", None), "weights": getattr(args, "weights", None),
+        "threads": getattr(args, "threads", None),
     }.items() if v is not None}
     try:
         return ModelConfig.model_validate({**base.model_dump(), **over})
@@ -70,9 +76,24 @@ def _model_config(args):
 
 
 def _reprocess(args) -> int:
+    from pathlib import Path
+
+    if Path(args.input).is_dir() or any(ch in args.input for ch in "*?["):
+        from pipelines.reprocess import describe, expand_inputs, run_batch
+        from streamdeblur.config import RayConfig, load_config
+
+        ray_cfg = load_config(args.config).ray if args.config else RayConfig()
+        rows = run_batch(expand_inputs(args.input), Path(args.output), _model_config(args), ray_cfg,
+                         overwrite=args.overwrite, address=args.address, progress=not args.quiet)
+        print(describe(rows))
+        return 1 if any(r["status"] == "failed" for r in rows) else 0
     from streamdeblur.models.reprocess import reprocess
 
-    reprocess(args.input, args.output, _model_config(args), crf=args.crf, progress=not args.quiet)
+    r = reprocess(args.input, args.output, _model_config(args), crf=args.crf, progress=not args.quiet)
+    notes = [f"{r['corrupt']} corrupt packets skipped"] if r["corrupt"] else []
+    notes += [f"{r['audio_packets']} audio packets copied"] if r["audio_packets"] else []
+    print(f"{args.output}: {r['frames_out']} frames, {r['fps']:.1f} frames/s on {r['device']} ({r['precision']})"
+          + "".join(f", {n}" for n in notes))
     return 0
 
 

@@ -14,8 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from streamdeblur.models.flow import FlowFeatures, RaftFlow, build_flow
-from streamdeblur.models.fusion import FusionNet, FusionSpec, build_fusion
+from streamdeblur.models.flow import FlowFeatures, build_flow
+from streamdeblur.models.fusion import FusionSpec, build_fusion
 from streamdeblur.models.warp import compose, invert, resize_flow
 
 

@@ -9,7 +9,6 @@ further neighbours use composed flows). A frame's restoration is ready ``delay``
 
 from __future__ import annotations
 
-import logging
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -23,7 +22,6 @@ from streamdeblur.models.deblur import DeblurNet, FrameState, cat_states, split_
 from streamdeblur.models.warp import compose, invert
 from streamdeblur.models.weights import load_model
 
-log = logging.getLogger(__name__)
 MULTIPLE = 8
 
 

@@ -4,50 +4,78 @@ from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Callable
 
 from tqdm import tqdm
 
 from streamdeblur.config import ModelConfig
+from streamdeblur.models.base import Engine
 
 
-def reprocess(src: str, out: str, cfg: ModelConfig, crf: int = 18, progress: bool = True) -> dict:
-    """Restore every frame of ``src`` into ``out``: same frame count, size and timestamps.
+def reprocess(
+    src: str,
+    out: str,
+    cfg: ModelConfig,
+    crf: int = 18,
+    progress: bool = True,
+    *,
+    engine: Engine | None = None,
+    on_frame: Callable[[int], None] | None = None,
+) -> dict:
+    """Restore every frame of ``src`` into ``out``: same frame count, size and timestamps;
+    audio streams copied through unchanged. Undecodable packets are skipped and counted
+    (``corrupt``); a truncated file is processed up to where it ends.
 
     Returns counts and speed. The output appears under its name only when complete.
+    ``engine`` reuses a loaded engine (several files in a row); ``on_frame(n)`` is called
+    with the number of frames written so far.
     """
-    from streamdeblur.io.reader import probe, read_frames
-    from streamdeblur.io.writer import VideoWriter, check_output
+    from streamdeblur.io.reader import ReadStats, probe, read_frames
+    from streamdeblur.io.writer import VideoWriter, add_audio, check_output, has_audio
     from streamdeblur.models.base import build_engine
 
-    check_output(out)
+    final = check_output(out)
     info = probe(src)  # SourceError for a missing or non-video input, before loading the model
-    engine = build_engine(cfg)
+    audio = has_audio(src)
+    # with audio, the video goes to a hidden file first, then both into the final name
+    target = final.with_name(f".{final.stem}.video{final.suffix}") if audio else final
+    engine = engine if engine is not None else build_engine(cfg)
+    stream = f"reprocess:{src}"
+    stats = ReadStats()
     waiting: collections.deque = collections.deque()
     writer: VideoWriter | None = None
     n_in = n_out = 0
     bar = tqdm(total=info["frames"], unit="frame", desc="reprocess", disable=not progress, dynamic_ncols=True)
     t0 = time.perf_counter()
-    try:
-        for frame in read_frames(src, "reprocess"):
-            if writer is None:
-                writer = VideoWriter(out, frame.width, frame.height, fps=info["fps"] or 25, time_base=frame.time_base, crf=crf)
-            waiting.append(frame.pts)
-            n_in += 1
-            for img in engine.push("reprocess", frame.image):
-                writer.write(img, waiting.popleft())
-                n_out += 1
-                bar.update(1)
-        for img in engine.flush("reprocess"):
+
+    def emit(images: list) -> None:
+        nonlocal n_out
+        for img in images:
             writer.write(img, waiting.popleft())
             n_out += 1
             bar.update(1)
+            if on_frame is not None:
+                on_frame(n_out)
+
+    try:
+        for frame in read_frames(src, "reprocess", stats=stats):
+            if writer is None:
+                writer = VideoWriter(target, frame.width, frame.height, fps=info["fps"] or 25, time_base=frame.time_base, crf=crf)
+            waiting.append(frame.pts)
+            n_in += 1
+            emit(engine.push(stream, frame.image))
+        emit(engine.flush(stream))
         writer.close()
+        audio_packets = add_audio(target, src, final) if audio else 0
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
     finally:
         bar.close()
+        if audio:
+            target.unlink(missing_ok=True)
     seconds = time.perf_counter() - t0
-    return {"frames_in": n_in, "frames_out": n_out, "seconds": seconds, "fps": n_out / max(seconds, 1e-9),
+    return {"frames_in": n_in, "frames_out": n_out, "corrupt": stats.corrupt, "audio_packets": audio_packets,
+            "seconds": seconds, "fps": n_out / max(seconds, 1e-9),
             "device": engine.device, "precision": engine.precision, "model": engine.name}

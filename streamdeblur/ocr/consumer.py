@@ -22,6 +22,7 @@ from typing import TextIO
 import numpy as np
 
 from streamdeblur.config import Config, OcrConfig, OutputConfig
+from streamdeblur.errors import StreamDeblurError
 from streamdeblur.ocr.plates import PlateFormat, clean, plate_shaped, resolve_format
 from streamdeblur.ocr.stats import OcrStats
 from streamdeblur.ocr.voting import Observation, PlateVoter
@@ -180,8 +181,12 @@ class OcrConsumer:
         self.cfg = cfg or OcrConfig()
         self.stats = OcrStats()
         self.emit = emit or (lambda event: None)
-        self._formats = {cam: resolve_format(f) for cam, f in (formats or {}).items()}
-        self._default_format = resolve_format(self.cfg.plate_format)
+        try:  # cheap checks first: a typo must not wait for EasyOCR to load
+            parse_endpoint(endpoint, "sub", False)
+            self._formats = {cam: resolve_format(f) for cam, f in (formats or {}).items()}
+            self._default_format = resolve_format(self.cfg.plate_format)
+        except ValueError as exc:
+            raise StreamDeblurError(str(exc)) from None
         if reader is None:
             from streamdeblur.ocr.reader import PlateReader
 

@@ -9,9 +9,10 @@ This is the interface the dashboard and the metrics exporter read (thread-safe):
           "processed": 40,        # frames (or raw+deblurred pairs) OCR'd
           "dropped": 208,         # skipped because OCR was busy (never slows the pipeline)
           "missed": 2,            # seq gaps: frames lost before reaching this consumer
+                                  # (dropped by the pipeline's live sources, or by ZeroMQ)
           "unpaired": 0,          # frames whose raw/deblurred partner never came
           "restarts": 0,          # times the camera's seq went back (pipeline restart)
-          "keep_up": 0.16,        # processed / (processed + dropped + missed)
+          "keep_up": 0.16,        # processed / (processed + dropped): share of arrived frames read
           "paired": true,         # raw frames are being published for this camera
           "streams": {"deblurred": {...}, "raw": {...}},   # see below
           "read_rate_gain": 0.125,    # read_rate deblurred - raw (None without raw)
@@ -70,7 +71,7 @@ class CameraCounts:
     streams: dict[str, StreamCounts] = field(default_factory=lambda: {s: StreamCounts() for s in STREAMS})
 
     def as_dict(self) -> dict:
-        seen = self.processed + self.dropped + self.missed
+        seen = self.processed + self.dropped
         deb, raw = self.streams["deblurred"], self.streams["raw"]
         d = deb.as_dict(), raw.as_dict()
         has_raw = raw.frames > 0

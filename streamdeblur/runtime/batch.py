@@ -22,6 +22,8 @@ class SourceStats:
     corrupt: int = 0
     reconnects: int = 0
     error: str | None = None
+    pid: int = 0
+    """Process of the source: a new one means the source restarted (counters from zero)."""
 
 
 @dataclass(slots=True)

@@ -16,6 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop by itself after this long")
     p.add_argument("--address", metavar="ADDR", help="join a Ray cluster ('auto' or ray://HOST:PORT) instead of starting one")
     p.add_argument("--json", action="store_true", help="print the final summary as one JSON object")
+    p.add_argument("--ocr", action="store_true", help="also run the plate-OCR consumer (as ocr.enabled: true)")
     p.set_defaults(func=_run)
 
     s = sub.add_parser(
@@ -64,7 +65,9 @@ def _run(args: argparse.Namespace) -> int:
     from streamdeblur.config import load_config
 
     cfg = load_config(args.config)
-    return live.run(cfg, duration=args.duration, address=args.address, as_json=args.json)
+    return live.run(
+        cfg, duration=args.duration, address=args.address, as_json=args.json, config_path=args.config, ocr=args.ocr
+    )
 
 
 def _subscribe(args: argparse.Namespace) -> int:

@@ -64,6 +64,7 @@ class Pipeline:
         self._publisher: ray.actor.ActorHandle | None = None
         self._index = {cam.id: i for i, cam in enumerate(cfg.cameras)}
         self._gets: dict[ray.ObjectRef, tuple[str, ray.ObjectRef]] = {}
+        self._polls: dict[ray.ObjectRef, str] = {}
         self._chains: dict[ray.ObjectRef, list[tuple[str, BatchInfo]]] = {}
         self.stop_event = threading.Event()
         self.engine_info: dict[str, str] = {"model": "none", "device": "cpu", "precision": "none"}
@@ -128,6 +129,7 @@ class Pipeline:
             ray.wait(list(self._chains), num_returns=len(self._chains), timeout=3.0)
         self._chains.clear()
         self._gets.clear()
+        self._polls.clear()
         if self._publisher is not None:
             try:
                 ray.get(self._publisher.close.remote(), timeout=3.0)
@@ -154,7 +156,10 @@ class Pipeline:
         """Ask a camera's source for its next frames. The batch stays in the object store;
         the driver fetches only its small :class:`BatchInfo` before sending it on, so a
         camera that has nothing to give never holds up the stages the cameras share."""
-        batch, info = self._sources[camera].get.options(num_returns=2).remote(self.cfg.pipeline.batch_size, 1.0)
+        # A live camera behind a model moves one frame at a time: the lowest latency.
+        live_model = self._deblur and self.cfg.camera(camera).is_live
+        size = 1 if live_model else self.cfg.pipeline.batch_size
+        batch, info = self._sources[camera].get.options(num_returns=2).remote(size, 1.0)
         self._gets[info] = (camera, batch)
 
     def _forward(self, ready: list[tuple[str, ray.ObjectRef, BatchInfo]]) -> None:
@@ -207,6 +212,21 @@ class Pipeline:
         self._forward(forward)
         return reports
 
+    def _poll_sources(self) -> None:
+        """Refresh camera counters straight from the sources (the reports that carry them
+        come slowly when a stage is slow): take the answers to the last poll, ask again."""
+        if self._polls:
+            done, _ = ray.wait(list(self._polls), num_returns=len(self._polls), timeout=0)
+            for ref in done:
+                camera = self._polls.pop(ref)
+                try:
+                    self.status[camera].take_source(ray.get(ref))
+                except RayError:
+                    pass  # a dead source: its failed batches say so
+        for camera, src in self._sources.items():
+            if camera not in self._polls.values():
+                self._polls[src.stats.remote()] = camera
+
     def _ready(self) -> list[ray.ObjectRef]:
         """Every finished request and chain, in submission order (so each camera's
         batches are forwarded in order), after waiting up to 0.2 s for the first."""
@@ -248,6 +268,7 @@ class Pipeline:
             now = time.monotonic()
             if now >= next_status:
                 next_status = now + self.cfg.pipeline.status_interval
+                self._poll_sources()
                 for st in self.status.values():
                     st.tick(now)
                 if on_status is not None:

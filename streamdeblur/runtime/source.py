@@ -45,7 +45,7 @@ class CameraSource(Introspect):
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._read = ReadStats()
-        self._stats = SourceStats(camera=camera.id)
+        self._stats = SourceStats(camera=camera.id, pid=self.pid())
         self._next_seq = 0
         self._thread: threading.Thread | None = None
         self._rng = random.Random()

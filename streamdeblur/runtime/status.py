@@ -39,6 +39,7 @@ class CameraStatus:
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=512))
     _publish_dropped: int = 0
     _worker: int = 0
+    _src_pid: int = 0
     _src_last: tuple[int, ...] = (0, 0, 0, 0, 0)
     _src_base: tuple[int, ...] = (0, 0, 0, 0, 0)
     _rate_mark: tuple[float, int, int] | None = None
@@ -64,9 +65,14 @@ class CameraStatus:
         return restarted
 
     def _take_source(self, src: SourceStats) -> None:
+        """Take a source's cumulative counters (they may arrive out of order: the newest win)."""
         counts = (src.decoded, src.dropped, src.skipped, src.corrupt, src.reconnects)
-        if counts[0] < self._src_last[0]:  # a restarted source counts from zero again
-            self._src_base = tuple(b + last for b, last in zip(self._src_base, self._src_last))
+        if src.pid != self._src_pid:  # a restarted source counts from zero again
+            if self._src_pid:
+                self._src_base = tuple(b + last for b, last in zip(self._src_base, self._src_last))
+            self._src_pid = src.pid
+        elif counts[0] < self._src_last[0]:
+            return  # older than what we have
         self._src_last = counts
         decoded, dropped, skipped, corrupt, reconnects = (b + c for b, c in zip(self._src_base, counts))
         self.state = src.state
@@ -76,6 +82,10 @@ class CameraStatus:
         self.corrupt = corrupt
         self.reconnects = reconnects
         self.error = src.error
+
+    def take_source(self, src: SourceStats) -> None:
+        """Counters polled from the source directly (between batch reports)."""
+        self._take_source(src)
 
     def failed_batch(self, lost: int) -> None:
         """A batch of ``lost`` frames died with an actor."""

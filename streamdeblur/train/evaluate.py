@@ -108,7 +108,7 @@ def _score(outputs: list[np.ndarray], clip: EvalClip) -> dict[str, float]:
 
 def flow_epe(model, clips: list[EvalClip]) -> dict[str, float]:
     """End-point error (px, full resolution) of frame 2 -> 3 flow on the blurred frames."""
-    from streamdeblur.models.engine import DeblurEngine  # noqa: F401 - same preprocessing as the engine
+    from streamdeblur.models.deblur import split_state
 
     res: dict[str, list[float]] = {"raft (ours)": [], "opencv_dis": [], "opencv_farneback": [], "zero": []}
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
@@ -118,8 +118,6 @@ def flow_epe(model, clips: list[EvalClip]) -> dict[str, float]:
         with torch.inference_mode():
             ta = torch.from_numpy(np.stack([a, b])).permute(0, 3, 1, 2).float() / 255
             s = model.encode(ta)
-            from streamdeblur.models.deblur import split_state
-
             sa, sb = split_state(s)
             f = resize_flow(model.pair_flow(sa, sb), a.shape[:2])[0].permute(1, 2, 0).numpy()
         preds = {
@@ -140,6 +138,12 @@ def evaluate(cfg: ModelConfig, clips: int = 24, size: tuple[int, int] = (256, 25
     from streamdeblur.models.engine import DeblurEngine
     from streamdeblur.models.weights import load_model
 
+    if cfg.name == "none" and not cfg.weights:
+        from streamdeblur.errors import ConfigError
+
+        raise ConfigError("eval: model.name is 'none' (nothing to evaluate); pass --model raft-fusion-small or --weights FILE")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     model, meta = load_model(cfg.name, cfg.weights, cfg.flow, cfg.flow_scale)
     side = int(min(size))
     data = make_clips(clips, side)

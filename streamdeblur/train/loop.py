@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from streamdeblur.models.deblur import DeblurNet
+from streamdeblur.models.deblur import DeblurNet, cat_states, split_batch
 from streamdeblur.train.data import ClipDataset, fixed_clips, load_sources
 from streamdeblur.train.losses import charbonnier, fft_l1, psnr, sequence_flow_loss
 
@@ -53,7 +53,7 @@ SCHEDULES = {
     # what ships (see MODEL_CARD.md for what was actually run)
     "cpu-quick": Schedule(flow_steps=600, joint_steps=1500, crop=256, batch=4, flow_batch=2, threads=1, val_clips=16, minutes=62),
     # a couple of hours on 2 CPU cores
-    "cpu": Schedule(flow_steps=1500, joint_steps=4000, crop=256, batch=4, flow_batch=2, threads=2, minutes=150),
+    "cpu": Schedule(flow_steps=1500, joint_steps=4000, crop=256, batch=4, flow_batch=2, threads=1, minutes=150),
     # one H100/H200-class GPU with AMP
     "gpu": Schedule(flow_steps=20000, joint_steps=100000, batch=32, flow_batch=16, flow_grad_every=1, crop=256, workers=8, threads=4, device="cuda", amp=True, val_every=2000, val_clips=128),
 }
@@ -135,8 +135,6 @@ class Trainer:
         n, t = blurred.shape[:2]
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.scaler.is_enabled()):
             states = self.model.encode(blurred.flatten(0, 1))
-            from streamdeblur.models.deblur import split_batch, cat_states
-
             per = split_batch(states, n, t)
             preds = self.model.pair_flow(cat_states(per[:-1]), cat_states(per[1:]), all_iters=True)
         target = flow.transpose(0, 1).flatten(0, 1)  # pair-major, like cat_states
