@@ -1,8 +1,8 @@
 """The camera source: decodes one camera in a background thread into a bounded queue.
 
 Live cameras (RTSP, or files paced in ``realtime``) keep the newest frames: when the
-queue is full the oldest frame is dropped and counted, so a slow pipeline never makes
-latency or memory grow. Offline files never drop: the decoder waits for room instead.
+queue is full the oldest frame is dropped and counted, and a request takes the newest
+frames (dropping older ones), so a slow pipeline never makes latency or memory grow. Offline files never drop: the decoder waits for room instead.
 
 RTSP cameras that fail to open, stall (no data for ``read_timeout``) or end are reopened
 with exponential back-off and jitter, forever or up to ``max_reconnects`` attempts in a
@@ -148,6 +148,11 @@ class CameraSource(Introspect):
                 if left <= 0:
                     break
                 self._cond.wait(left)
+            if self.camera.is_live and len(self._queue) > max_frames:
+                # behind: a live camera serves its newest frames; the older ones are dropped
+                for _ in range(len(self._queue) - max_frames):
+                    self._queue.popleft()
+                    self._stats.dropped += 1
             frames = [self._queue.popleft() for _ in range(min(max_frames, len(self._queue)))]
             self._cond.notify_all()
             ended = self.finished and not self._queue
