@@ -165,8 +165,8 @@ def passthrough(repeats: int = 3, port: int = 5599, log: Log = print) -> dict[st
     frames = bare[0][0]
     bare_fps = statistics.median(n / s for n, s in bare)
     log(f"bare PyAV decode: {bare_fps:.1f} frames/s")
-    pipeline_run(1, "none", None, None, port, batch_size=8)  # warm-up: worker processes, imports
-    runs = [pipeline_run(1, "none", None, None, port, batch_size=8) for _ in range(repeats)]
+    pipeline_run(1, "none", None, None, port, batch_size=32)  # warm-up: worker processes, imports
+    runs = [pipeline_run(1, "none", None, None, port, batch_size=32) for _ in range(repeats)]
     pipe_fps = statistics.median(float(r["fps"]) for r in runs)
     return {
         "video": DEMO_CLIP.name,

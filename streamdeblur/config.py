@@ -180,10 +180,10 @@ class RayConfig(_Section):
 class PipelineConfig(_Section):
     """Queues and reporting."""
 
-    queue_size: int = Field(default=8, ge=1)
+    queue_size: int = Field(default=32, ge=1)
     """Frames buffered per camera between stages (live sources drop the oldest beyond it)."""
-    batch_size: int = Field(default=4, ge=1)
-    """Frames moved per camera per step."""
+    batch_size: int = Field(default=16, ge=1)
+    """Frames moved per camera per step (a live camera behind a model moves 1: latency)."""
     status_interval: float = Field(default=5.0, gt=0)
 
 

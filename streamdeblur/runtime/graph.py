@@ -53,7 +53,7 @@ def check_sources(cfg: Config) -> None:
 class Pipeline:
     """Builds the actors for a config, pumps frames, reports status, stops cleanly."""
 
-    def __init__(self, cfg: Config, *, address: str | None = None, in_flight: int = 2):
+    def __init__(self, cfg: Config, *, address: str | None = None, in_flight: int = 3):
         self.cfg = cfg
         self.address = address
         self.in_flight = in_flight
@@ -246,7 +246,9 @@ class Pipeline:
         is set. Returns a summary per camera."""
         active = set(self._index)
         for cam in self._index:
-            for _ in range(self.in_flight):
+            # a live camera behind a model keeps fewer frames in flight: lower latency
+            n = self.in_flight - 1 if self._deblur and self.cfg.camera(cam).is_live else self.in_flight
+            for _ in range(max(1, n)):
                 self._request(cam)
         t_end = time.monotonic() + duration if duration else None
         next_status = time.monotonic() + self.cfg.pipeline.status_interval
