@@ -96,6 +96,7 @@ def pipeline_run(
     realtime_fps: float | None = None,
     duration: float | None = None,
     batch_size: int = 4,
+    threads: int = 1,
 ) -> dict[str, object]:
     """One run of the real pipeline (Ray actors, ZeroMQ to a subscriber here) on the demo
     clip: offline (every frame) unless ``realtime_fps`` paces the cameras like live ones."""
@@ -115,6 +116,8 @@ def pipeline_run(
             "output": {"endpoint": "pub+bind:" + endpoint, "send_hwm": 10_000},
             "pipeline": {"batch_size": batch_size, "queue_size": 4 * batch_size},
             "dashboard": {"enabled": False},
+            # the deblur actor gets the threads the model-only measurement had
+            "ray": {"deblur_num_cpus": threads},
         },
         "bench",
     )
@@ -210,13 +213,15 @@ def full(
     result["model_speed"] = speed
     base = next(r for r in speed if r["resolution"] == "640x360" and r["k"] == 2 and r["device"] == devices[0])
     n_frames = 16 if quick else 48
-    pipe = pipeline_run(1, model, RESOLUTIONS["640x360"], n_frames, port)
+    threads = torch.get_num_threads()
+    pipe = pipeline_run(1, model, RESOLUTIONS["640x360"], n_frames, port, threads=threads)
     result["pipeline_fps"] = pipe["fps"]
     result["pipeline_to_model_ratio"] = round(float(pipe["fps"]) / float(base["fps"]), 3)
     log(f"pipeline 1 camera 640x360: {pipe['fps']} frames/s = {result['pipeline_to_model_ratio']:.2f} x model-only")
     # latency: cameras paced at 70% of the model's rate, so nothing queues up
     pace = round(0.7 * float(base["fps"]), 2)
-    live = pipeline_run(1, model, RESOLUTIONS["640x360"], None, port, realtime_fps=pace, duration=10 if quick else 30)
+    live = pipeline_run(1, model, RESOLUTIONS["640x360"], None, port, realtime_fps=pace, duration=10 if quick else 30,
+                        threads=threads)
     window_ms = 2 * 1000 / pace  # k=2 future frames arrive at the camera's pace
     result["latency"] = {
         "camera_fps": pace,
@@ -229,7 +234,7 @@ def full(
     log(f"latency at {pace} frames/s: p50 {live['latency_p50_ms']} ms, p95 {live['latency_p95_ms']} ms (window {window_ms:.0f} ms)")
     scaling = {}
     for cams in (1, 2, 4):
-        run = pipeline_run(cams, model, RESOLUTIONS["640x360"], n_frames // cams, port)
+        run = pipeline_run(cams, model, RESOLUTIONS["640x360"], n_frames // cams, port, threads=threads)
         scaling[str(cams)] = {"total_fps": run["fps"], "per_camera_fps": round(float(run["fps"]) / cams, 2)}
         log(f"{cams} camera(s): {run['fps']} frames/s in total")
     result["camera_scaling"] = scaling
