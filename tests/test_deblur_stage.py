@@ -34,3 +34,12 @@ def test_two_batches_of_one_camera_in_one_call_stay_in_order():
     first, second = worker.process(batch("a", range(0, 2)), batch("a", range(2, 4), ended=True))
     assert first.frames == [] and [f.seq for f in second.frames] == [0, 1, 2, 3]
     assert second.ended and not first.ended
+
+
+def test_end_then_empty_end_in_one_call():
+    """The end of a stream can arrive twice in one call (a batch with the last frames, then
+    an empty one): every frame still comes out once."""
+    worker = DeblurWorker(ModelConfig(name="engines:RecordingEngine"))
+    first = worker.process(batch("a", range(0, 2)))[0]
+    last, empty = worker.process(batch("a", range(2, 4), ended=True), batch("a", range(0, 0), ended=True))
+    assert [f.seq for f in first.frames] + [f.seq for f in last.frames] + [f.seq for f in empty.frames] == [0, 1, 2, 3]

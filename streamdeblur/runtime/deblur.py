@@ -53,10 +53,11 @@ class DeblurWorker(Introspect):
         last = {b.camera: i for i, b in enumerate(batches)}
         results = []
         for i, b in enumerate(batches):
-            outs = outputs[b.camera] if last[b.camera] == i else []
+            is_last = last[b.camera] == i
+            outs = outputs[b.camera] if is_last else []
             pending = self._pending.get(b.camera, deque())
             inputs = [pending.popleft() for _ in outs]
-            if b.ended:
+            if is_last and any(x.ended for x in batches if x.camera == b.camera):
                 self._pending.pop(b.camera, None)
             results.append(
                 Batch(
