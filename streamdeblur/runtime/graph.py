@@ -279,4 +279,8 @@ class Pipeline:
 
 
 def _reason(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0][:200]
+    """One line: where it failed and, for a task error, the exception at its root."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return lines[0][:160] + (f" ... {lines[-1][:200]}" if len(lines) > 1 else "")
