@@ -80,3 +80,15 @@ def free_port() -> int:
 @pytest.fixture
 def endpoint() -> str:
     return f"tcp://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for a module: on a shared 2-core machine, 2 OpenMP threads can be
+    10x slower."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

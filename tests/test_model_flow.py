@@ -9,13 +9,7 @@ from streamdeblur.models.flow import RaftFlow
 from streamdeblur.models.warp import compose, invert, resize_flow, warp
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 OpenMP threads can be 10x slower."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def affine_flow(h: int, w: int, a: list[list[float]]) -> torch.Tensor:

@@ -16,12 +16,7 @@ from streamdeblur.errors import ConfigError
 from streamdeblur.models import weights as W
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_shipped_weights_are_registered_small_and_intact() -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from streamdeblur.errors import StreamDeblurError
 from streamdeblur.transport import Subscriber
-from streamdeblur.transport.endpoint import parse_endpoint
+from streamdeblur.transport.endpoint import parse_endpoint, peer_endpoint
 
 STALE_S = 5.0
 IDLE_S = 10.0
@@ -82,11 +82,7 @@ def viewer_endpoint(output: str) -> str | None:
         return None
     if ep.socket != "pub" or not ep.bind or ep.address.startswith("inproc://"):
         return None
-    address = ep.address
-    for wildcard in ("tcp://0.0.0.0:", "tcp://*:"):
-        if address.startswith(wildcard):
-            address = "tcp://127.0.0.1:" + address[len(wildcard) :]
-    return "sub+connect:" + address
+    return peer_endpoint(ep)
 
 
 class FrameFeed:

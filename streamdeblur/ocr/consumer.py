@@ -27,7 +27,7 @@ from streamdeblur.ocr.plates import PlateFormat, clean, plate_shaped, resolve_fo
 from streamdeblur.ocr.stats import OcrStats
 from streamdeblur.ocr.voting import Observation, PlateVoter
 from streamdeblur.transport import Header, Subscriber
-from streamdeblur.transport.endpoint import parse_endpoint
+from streamdeblur.transport.endpoint import parse_endpoint, peer_endpoint
 
 RAW_TIMEOUT = 5.0
 """Seconds without a raw frame after which a camera's deblurred frames are read alone."""
@@ -150,12 +150,7 @@ def plate_observations(boxes, fmt: PlateFormat | None, min_confidence: float) ->
 
 def consumer_endpoint(output: OutputConfig) -> str:
     """Where a consumer connects to reach a pipeline's output socket."""
-    ep = parse_endpoint(output.endpoint, "pub", True)
-    peer = {"pub": "sub", "push": "pull", "router": "dealer", "dealer": "router", "sub": "pub", "pull": "push"}[ep.socket]
-    address = ep.address
-    if ep.bind:
-        address = address.replace("://*:", "://127.0.0.1:").replace("://0.0.0.0:", "://127.0.0.1:")
-    return f"{peer}+{'connect' if ep.bind else 'bind'}:{address}"
+    return peer_endpoint(parse_endpoint(output.endpoint, "pub", True))
 
 
 class OcrConsumer:

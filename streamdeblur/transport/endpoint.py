@@ -46,3 +46,15 @@ def parse_endpoint(text: str, default_socket: str, default_bind: bool) -> Endpoi
             raise ValueError(f"bad endpoint {text!r}: socket must be one of {sorted(SOCKET_TYPES)}, mode bind or connect")
         return Endpoint(socket, mode == "bind", rest)
     return Endpoint(default_socket, default_bind, text)
+
+
+PEERS = {"pub": "sub", "push": "pull", "router": "dealer", "dealer": "router", "sub": "pub", "pull": "push"}
+
+
+def peer_endpoint(ep: Endpoint) -> str:
+    """The endpoint the other side uses to reach ``ep``: the matching socket type, the
+    opposite mode, and a wildcard bind address (``*``, ``0.0.0.0``) as loopback."""
+    address = ep.address
+    if ep.bind:
+        address = address.replace("://*:", "://127.0.0.1:").replace("://0.0.0.0:", "://127.0.0.1:")
+    return f"{PEERS[ep.socket]}+{'connect' if ep.bind else 'bind'}:{address}"
