@@ -3,6 +3,7 @@ by a real headless Chromium (Debian's, driven by Playwright), plus /metrics and 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -15,15 +16,18 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import DEMO_CLIP, ROOT, free_port
 from streamdeblur.config import parse_config
-from streamdeblur.dashboard.ocrfeed import OcrEventsTail
+from streamdeblur.dashboard.ocrfeed import MAX_READS, OcrEventsTail
 from streamdeblur.dashboard.server import DashboardServer, for_pipeline
 from streamdeblur.ocr.consumer import json_lines
 from streamdeblur.ocr.stats import OcrStats
+from streamdeblur.ocr.thumbs import plate_thumbnail
 from streamdeblur.runtime.graph import Pipeline
 
 CHROMIUM = "/usr/bin/chromium"
@@ -81,6 +85,21 @@ def ocr_events(path: Path, *events: dict) -> None:
         emit = json_lines(f)
         for event in events:
             emit(event)
+
+
+def plate_photo(text: str) -> np.ndarray:
+    """A 640x360 frame with a white plate reading ``text`` at (200, 150)-(440, 210)."""
+    frame = np.full((360, 640, 3), 60, np.uint8)
+    cv2.rectangle(frame, (200, 150), (440, 210), (255, 255, 255), -1)
+    cv2.putText(frame, text, (212, 196), cv2.FONT_HERSHEY_SIMPLEX, 1.3, (0, 0, 0), 3)
+    return frame
+
+
+def plate_event(text: str, stream: str = "deblurred", confidence: float = 0.9, **extra) -> dict:
+    """A ``plate`` event as the consumer writes it, thumbnail made by the consumer's helper."""
+    thumb = plate_thumbnail(plate_photo(text), (200.0, 150.0, 440.0, 210.0))
+    return {"event": "plate", "ts": time.time(), "camera": "carpark", "stream": stream, "text": text,
+            "confidence": confidence, "votes": 3, "frames": 3, "seq_first": 1, "seq_last": 3, "thumb_jpeg": thumb, **extra}
 
 
 def recorded_ocr() -> OcrStats:
@@ -167,13 +186,38 @@ def test_browser_shows_live_tiles(live, tmp_path: Path):
             assert drawn == [True, True, True], "a plot is blank"
             ocr = page.locator('.ocr-card[data-camera="carpark"]')
             assert ocr.locator(".gain").inner_text() == "gain +25.0 pts"
-            assert ocr.locator('ul[data-stream="deblurred"] li').all_inner_texts() == ["XYZ9876", "ABC1234"]
-            plate = {"event": "plate", "ts": time.time(), "camera": "carpark", "stream": "deblurred", "text": "NEW0001", "confidence": 0.9}
-            ocr_events(events, plate)  # a plate read between two stats reports shows at once
+            # before any plate event, the texts of the stats report (no thumbnail, no confidence)
+            assert ocr.locator("ul.reads li .plate").all_inner_texts() == ["XYZ9876", "ABC1234", "ABC1Z34"]
+            assert ocr.locator("ul.reads li .tag").all_inner_texts() == ["deblurred", "deblurred", "raw"]
+            assert ocr.locator("ul.reads img").count() == 0
+            hostile = plate_event("<b>X</b>", "raw", 0.4, thumb_jpeg='x" onerror="alert(1)')
+            ocr_events(events, hostile, plate_event("NEW0001"))  # reads between two stats reports show at once
             page.wait_for_function(
-                """() => document.querySelector('.ocr-card ul[data-stream="deblurred"] li').textContent === "NEW0001" """,
+                """() => { const img = document.querySelector('.ocr-card[data-camera="carpark"] ul.reads li img.thumb');
+                           return img && img.complete && img.naturalWidth > 0; }""",
                 timeout=5_000,
             )
+            first, second = ocr.locator("ul.reads li").nth(0), ocr.locator("ul.reads li").nth(1)
+            assert first.locator(".plate").inner_text() == "NEW0001" and first.locator(".conf").inner_text() == "0.90"
+            assert first.locator(".tag").inner_text() == "deblurred"
+            thumb = first.locator("img.thumb")
+            assert thumb.get_attribute("src").startswith("data:image/jpeg;base64,") and thumb.get_attribute("alt") == "plate NEW0001"
+            sent = cv2.imdecode(np.frombuffer(base64.b64decode(plate_event("NEW0001")["thumb_jpeg"]), np.uint8), cv2.IMREAD_COLOR)
+            assert sent.shape[:2] == (48, 159)  # the 258x78 crop around the plate, shrunk to 48 px high
+            assert thumb.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [159, 48]
+            assert thumb.evaluate("img => img.getBoundingClientRect().width") > 0  # laid out, not hidden
+            # event text is text, a thumbnail that is not base64 never reaches the page
+            assert second.locator(".plate").inner_text() == "<b>X</b>" and second.locator(".tag").inner_text() == "raw"
+            assert second.locator("img, b").count() == 0
+            thumb.evaluate("img => { img.dataset.probe = 'kept'; }")  # the next status re-renders the panel...
+            page.wait_for_timeout(1500)
+            assert thumb.get_attribute("data-probe") == "kept"  # ...and keeps the same <img>: no reload, no flicker
+            ocr_events(events, *(plate_event(f"MAN{i:04d}", "raw" if i % 2 else "deblurred") for i in range(MAX_READS + 2)))
+            page.wait_for_function(
+                """() => document.querySelector('.ocr-card ul.reads li .plate').textContent === "MAN0009" """, timeout=5_000
+            )
+            assert ocr.locator("ul.reads li").count() == MAX_READS and ocr.locator("ul.reads li img.thumb").count() == MAX_READS
+            assert ocr.locator("ul.reads li .tag").all_inner_texts()[:2] == ["raw", "deblurred"]
             page.select_option("#view", "deblurred")
             page.wait_for_selector(f'{tile} figure[data-stream="raw"]', state="hidden", timeout=5_000)
             page.select_option("#view", "both")
@@ -186,6 +230,30 @@ def test_browser_shows_live_tiles(live, tmp_path: Path):
             assert not errors, errors
         finally:
             browser.close()
+
+
+def test_ocr_tail_passes_on_the_last_reads_and_their_thumbnails(tmp_path: Path):
+    """What the panel gets of the consumer's plate events: the last few, thumbnails checked."""
+    path = tmp_path / "ocr.jsonl"
+    tail = OcrEventsTail(path)
+    ocr_events(path, {"event": "stats", "ts": 1.0, "camera": "carpark", **recorded_ocr().snapshot()["carpark"]})
+    assert "reads" not in tail.snapshot()["carpark"]  # a stats report alone: the consumer's numbers as they are
+    good = plate_event("ABC1234")
+    ocr_events(
+        path, good, plate_event("X", thumb_jpeg="not base64!"), plate_event("Y", thumb_jpeg="A" * 40_000),
+        plate_event("Z", "raw", thumb_jpeg=None, extra="not passed on"),
+    )  # fmt: skip
+    reads = tail.snapshot()["carpark"]["reads"]
+    assert reads[0] == {"ts": good["ts"], "stream": "deblurred", "text": "ABC1234", "confidence": 0.9, "thumb_jpeg": good["thumb_jpeg"]}
+    rejected = [(r["text"], r["stream"], r["thumb_jpeg"]) for r in reads[1:]]
+    assert rejected == [("X", "deblurred", None), ("Y", "deblurred", None), ("Z", "raw", None)]  # not base64, too big, none
+    assert all(set(r) == {"ts", "stream", "text", "confidence", "thumb_jpeg"} for r in reads)
+    ocr_events(path, *(plate_event(f"MAN{i:04d}") for i in range(20)))
+    reads = tail.snapshot()["carpark"]["reads"]
+    assert [r["text"] for r in reads] == [f"MAN{i:04d}" for i in range(20 - MAX_READS, 20)]  # bounded, oldest first
+    assert all(len(r["thumb_jpeg"]) < 8_000 for r in reads)
+    path.write_text("")  # a new consumer's file
+    assert tail.snapshot() == {}
 
 
 def test_metrics_parse_and_grow(live):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from conftest import SHARED_DATA
 from streamdeblur.config import OcrConfig, parse_config
 from streamdeblur.frame import Frame
 from streamdeblur.ocr.consumer import OcrConsumer
+from streamdeblur.ocr.plates import char_accuracy, clean, resolve_format
 from streamdeblur.synth import synth_clip
 from streamdeblur.transport import Publisher
 
@@ -98,6 +100,12 @@ def test_consumer_pairs_votes_and_survives_restart(reader, plate_clip, endpoint:
         assert deb["plates"] == 1 and deb["plate_texts"] == ["HPM9362"] and deb["read_rate"] >= 0.75
         read = next(e for e in events if e["event"] == "plate" and e["stream"] == "deblurred")
         assert read["camera"] == "gate" and read["text"] == "HPM9362" and read["votes"] >= 2
+        # the read carries a small JPEG of the plate, cut from the frame that read it best
+        assert isinstance(read["thumb_jpeg"], str) and len(read["thumb_jpeg"]) < 8_000  # an event stays a few KB
+        thumb = cv2.imdecode(np.frombuffer(base64.b64decode(read["thumb_jpeg"], validate=True), np.uint8), cv2.IMREAD_COLOR)
+        assert thumb is not None and 0 < thumb.shape[0] <= 48 and thumb.shape[0] < thumb.shape[1] <= 160
+        shown = reader.read_plate(thumb)  # and it shows that plate (small and JPEG'd: one misread allowed)
+        assert shown is not None and char_accuracy(clean(shown.text, resolve_format("br")), "HPM9362") >= 0.85
 
         pub.close()  # the pipeline restarts: same address, seq from 0 again
         pub = bind(endpoint)
@@ -217,8 +225,9 @@ def test_ocr_command_writes_json_lines(reader, plate_clip, tmp_path: Path, endpo
     stats = [e for e in events if e["event"] == "stats"]
     assert stats and stats[-1]["camera"] == "gate" and not stats[-1]["paired"]
     assert stats[-1]["received"]["deblurred"] == 3 and stats[-1]["processed"] + stats[-1]["dropped"] == 3
-    plates = [e["text"] for e in events if e["event"] == "plate"]
-    assert plates == ["HPM9362"]
+    plates = [e for e in events if e["event"] == "plate"]
+    assert [e["text"] for e in plates] == ["HPM9362"]
+    assert cv2.imdecode(np.frombuffer(base64.b64decode(plates[0]["thumb_jpeg"]), np.uint8), cv2.IMREAD_COLOR).shape[0] <= 48
     err = capsys.readouterr().err
     assert "[ocr] gate:" in err and "plate HPM9362" in err
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -16,6 +18,7 @@ from streamdeblur.ocr.plates import (
 )
 from streamdeblur.ocr.reader import TextBox
 from streamdeblur.ocr.stats import OcrStats
+from streamdeblur.ocr.thumbs import plate_thumbnail
 from streamdeblur.ocr.voting import Observation, PlateVoter, vote
 from streamdeblur.transport.wire import Header
 
@@ -165,6 +168,46 @@ def test_plate_observations_filter_confidence_shape_and_format():
     got = plate_observations(boxes, BR, 0.3)
     assert [(o.text, o.confidence) for o in got] == [("AYO9034", 0.9)]
     assert [o.text for o in plate_observations(boxes, None, 0.3)] == ["AY09034", "SALVADOR"]  # no format: no look-alike fixes
+
+
+def decode_thumb(thumb: str) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(base64.b64decode(thumb, validate=True), np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None, "thumbnail is not a JPEG"
+    return image
+
+
+def test_plate_thumbnail_crops_with_a_margin_and_only_shrinks():
+    frame = np.full((720, 1280, 3), 40, np.uint8)
+    frame[300:400, 500:800] = 255  # a white plate, 300x100, margin 15 px: crop 330x130
+    thumb = decode_thumb(plate_thumbnail(frame, (500.0, 300.0, 800.0, 400.0)))
+    assert thumb.shape == (48, 122, 3)  # height bound: 330x130 * 48/130
+    assert thumb[24, 61].min() > 200 and thumb[1, 1].max() < 120  # the plate inside, the frame around it
+    assert decode_thumb(plate_thumbnail(frame, (100.0, 600.0, 1100.0, 650.0))).shape[:2] == (10, 160)  # width bound: 1016x66 * 160/1016
+    small = decode_thumb(plate_thumbnail(frame, (10.0, 10.0, 70.0, 30.0)))
+    assert small.shape[:2] == (26, 66)  # 60x20 plus a 3 px margin, not enlarged
+    assert decode_thumb(plate_thumbnail(frame, (1270.0, 0.0, 1400.0, 40.0))).shape[:2] == (46, 16)  # 1264..1280: clipped to the frame
+    assert plate_thumbnail(frame, (1300.0, 0.0, 1400.0, 40.0)) is None  # outside the frame
+    assert len(plate_thumbnail(np.random.default_rng(0).integers(0, 256, (720, 1280, 3), np.uint8), (0, 0, 1280, 720))) < 16_000
+
+
+def test_plate_observations_carry_a_thumbnail_of_their_box():
+    frame = np.zeros((120, 320, 3), np.uint8)
+    frame[20:60, 40:200] = 255
+    got = plate_observations([TextBox("AYO9034", 0.9, (40, 20, 200, 60))], BR, 0.3, frame)
+    assert decode_thumb(got[0].thumb).shape[:2] == (48, 159)  # 172x52 crop, shrunk to 48 high
+    assert plate_observations([TextBox("AYO9034", 0.9, (40, 20, 200, 60))], BR, 0.3)[0].thumb is None
+
+
+def test_voter_read_shows_its_best_frame_and_drops_later_thumbnails():
+    v = PlateVoter(vote_frames=3)
+    frames = [("AYD9034", 0.95, "misread"), ("AYO9034", 0.6, "ok-low"), ("AYO9034", 0.8, "ok-best")]
+    reads = []
+    for seq, (text, conf, thumb) in enumerate(frames):
+        reads += v.update(seq, [Observation(text, conf, BOX, thumb)])
+    assert [(r.text, r.thumb) for r in reads] == [("AYO9034", "ok-best")]  # the voted text, most confident
+    v.update(3, [Observation("AYO9034", 0.9, BOX, "later")])  # the plate stays in view after its read
+    assert len(v._tracks[0].obs) == 4 and all(o.thumb is None for _, o in v._tracks[0].obs)  # read made: none kept
+    assert PlateVoter(vote_frames=1).update(0, [obs("PJB2414")])[0].thumb is None  # no image: no thumbnail
 
 
 def header(camera: str, stream: str, seq: int) -> Header:

@@ -7,6 +7,7 @@ Modules (import what you need; torch and EasyOCR load only with ``reader``):
   config ``plate_format`` values accept presets too), ``plate_shaped``,
   ``edit_distance``, ``char_accuracy``.
 - ``voting``: ``PlateVoter`` (one voted ``PlateRead`` per plate passing by).
+- ``thumbs``: ``plate_thumbnail`` (the base64 JPEG of a plate in ``plate`` events).
 - ``reader``: ``PlateReader`` (EasyOCR, offline weights, one reader per process).
 - ``stats``: ``OcrStats``: the numbers the dashboard and metrics read:
   ``snapshot()`` (per-camera dict), ``metrics()`` (Prometheus samples), ``summary()``.

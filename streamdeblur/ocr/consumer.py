@@ -5,8 +5,9 @@ pipeline's queue to us never fills), pairs ``raw`` and ``deblurred`` frames of a
 seq and keeps only the newest complete pair per camera; a pair replaced before it was read
 counts as ``dropped``. The *reader* OCRs the newest pair of each camera in turn, votes the
 reads per camera and stream, updates :class:`~streamdeblur.ocr.stats.OcrStats` and emits
-one JSON event per voted plate. A camera whose seq goes back (pipeline restarted) starts
-afresh; ZeroMQ reconnects by itself, so the consumer may start before or after the pipeline.
+one JSON event per voted plate (with a small base64 JPEG of the plate, ``thumb_jpeg``). A
+camera whose seq goes back (pipeline restarted) starts afresh; ZeroMQ reconnects by itself,
+so the consumer may start before or after the pipeline.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from streamdeblur.config import Config, OcrConfig, OutputConfig
 from streamdeblur.errors import StreamDeblurError
 from streamdeblur.ocr.plates import PlateFormat, clean, plate_shaped, resolve_format
 from streamdeblur.ocr.stats import OcrStats
+from streamdeblur.ocr.thumbs import plate_thumbnail
 from streamdeblur.ocr.voting import Observation, PlateVoter
 from streamdeblur.transport import Header, Subscriber
 from streamdeblur.transport.endpoint import parse_endpoint, peer_endpoint
@@ -138,13 +140,15 @@ class LatestJobs:
             return not self._jobs and self._active == 0
 
 
-def plate_observations(boxes, fmt: PlateFormat | None, min_confidence: float) -> list[Observation]:
-    """The text boxes of one frame that can be plates, normalised and format-fixed."""
+def plate_observations(boxes, fmt: PlateFormat | None, min_confidence: float, image: np.ndarray | None = None) -> list[Observation]:
+    """The text boxes of one frame that can be plates, normalised and format-fixed; with
+    the frame ``image``, each carries a thumbnail of its plate."""
     out = []
     for b in boxes:
         text = clean(b.text, fmt)
         if text is not None and b.confidence >= min_confidence and plate_shaped(text, b.width, b.height):
-            out.append(Observation(text, b.confidence, b.box))
+            thumb = plate_thumbnail(image, b.box) if image is not None else None
+            out.append(Observation(text, b.confidence, b.box, thumb))
     return out
 
 
@@ -287,7 +291,7 @@ class OcrConsumer:
         fmt = self._formats.get(job.camera, self._default_format)
         t0 = time.perf_counter()
         for stream, image in job.images.items():
-            obs = plate_observations(self.reader.read_frame(image), fmt, self.cfg.min_confidence)
+            obs = plate_observations(self.reader.read_frame(image), fmt, self.cfg.min_confidence, image)
             self.stats.frame(job.camera, stream, [o.confidence for o in obs])
             voter = self._voters.get((job.camera, stream))
             if voter is None:
@@ -302,7 +306,7 @@ class OcrConsumer:
         self.emit({
             "event": "plate", "ts": round(time.time(), 3), "camera": camera, "stream": stream,
             "text": read.text, "confidence": read.confidence, "votes": read.votes, "frames": read.frames,
-            "seq_first": read.seq_first, "seq_last": read.seq_last,
+            "seq_first": read.seq_first, "seq_last": read.seq_last, "thumb_jpeg": read.thumb,
         })
 
 

@@ -6,13 +6,15 @@ similar text; see :meth:`PlateVoter._match`). A track yields exactly one :class:
 observations, or when it ends (unseen for ``max_gap`` processed frames) with at least
 ``min_votes`` of them. Its text is a per-character, confidence-weighted vote over the
 observations of the most common length, so a character misread in one frame is outvoted.
+A read carries the thumbnail of its best observation (the most confident one that reads the
+voted text); once read, a track keeps no thumbnails.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from streamdeblur.ocr.plates import PlateFormat, edit_distance, similar
 
@@ -27,6 +29,8 @@ class Observation:
     text: str
     confidence: float
     box: Box
+    thumb: str | None = None
+    """Base64 JPEG of the plate in this frame (:func:`~streamdeblur.ocr.thumbs.plate_thumbnail`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,8 @@ class PlateRead:
     """Observations in the track when the read was made."""
     seq_first: int
     seq_last: int
+    thumb: str | None = None
+    """Base64 JPEG of the plate from the frame that read it best, when observations had one."""
 
 
 @dataclass(slots=True)
@@ -123,6 +129,8 @@ class PlateVoter:
                 self._tracks.append(best)
             else:
                 free.remove(best)
+            if best.emitted and o.thumb is not None:
+                o = replace(o, thumb=None)  # read already made: keep a parked plate's track small
             best.obs.append((seq, o))
             best.idle = -1
         for t in list(self._tracks):
@@ -161,6 +169,10 @@ class PlateVoter:
         t.emitted = True
         observations = [o for _, o in t.obs]
         text, conf = vote(observations, self.fmt)
+        pictured = [o for o in observations if o.thumb is not None]
+        shown = max(pictured, key=lambda o: (o.text == text, o.confidence)) if pictured else None
+        if pictured:
+            t.obs = [(seq, replace(o, thumb=None)) for seq, o in t.obs]
         return PlateRead(
             text=text,
             confidence=round(conf, 4),
@@ -168,4 +180,5 @@ class PlateVoter:
             frames=len(observations),
             seq_first=t.obs[0][0],
             seq_last=t.obs[-1][0],
+            thumb=shown.thumb if shown else None,
         )

@@ -181,12 +181,64 @@
     ctx.fillText(span >= 120 ? Math.round(span / 60) + " min" : Math.round(span) + " s", w - 3, 10);
   }
 
+  const MAX_READS = 8;
+  const STREAM_TAGS = { deblurred: "deblurred", raw: "raw" };
+  let thumbs = new Map(); // read key -> its <img>, kept across renders so it never reloads
+
+  // The panel's rows, newest first: the reads the server sent (with thumbnails), then plate
+  // texts known only from the consumer's stats (e.g. reads from before the dashboard came).
+  function plateRows(s) {
+    const rows = (s.reads || []).slice(-MAX_READS).reverse();
+    const seen = new Set(rows.map((r) => r.stream + "\n" + r.text));
+    for (const stream of ["deblurred", "raw"]) {
+      for (const text of [...s.streams[stream].plate_texts].reverse()) {
+        if (rows.length >= MAX_READS) return rows;
+        if (!seen.has(stream + "\n" + text)) rows.push({ stream, text, confidence: null, thumb_jpeg: null });
+      }
+    }
+    return rows;
+  }
+
+  // One read: thumbnail, text, confidence, stream tag. Event data only ever goes into
+  // textContent and attributes set through the DOM.
+  function plateRow(camera, r, used) {
+    const li = document.createElement("li");
+    const stream = STREAM_TAGS[r.stream] || "deblurred";
+    li.dataset.stream = stream;
+    const slot = document.createElement("span");
+    slot.className = "thumb-slot";
+    if (typeof r.thumb_jpeg === "string" && r.thumb_jpeg) {
+      const key = [camera, r.ts, stream, r.text, r.thumb_jpeg.length].join("\n");
+      let img = thumbs.get(key);
+      if (!img) {
+        img = document.createElement("img");
+        img.className = "thumb";
+        img.setAttribute("src", "data:image/jpeg;base64," + r.thumb_jpeg);
+      }
+      img.setAttribute("alt", "plate " + r.text);
+      used.set(key, img);
+      slot.appendChild(img);
+    }
+    const text = document.createElement("span");
+    text.className = "plate";
+    text.textContent = r.text;
+    const conf = document.createElement("span");
+    conf.className = "conf";
+    conf.textContent = typeof r.confidence === "number" ? r.confidence.toFixed(2) : "";
+    const tag = document.createElement("span");
+    tag.className = "tag " + stream;
+    tag.textContent = stream;
+    li.append(slot, text, conf, tag);
+    return li;
+  }
+
   function renderOcr(ocr) {
     const section = $("#ocr");
     section.hidden = !ocr;
     if (!ocr) return;
     const body = $("#ocr-body");
     body.replaceChildren();
+    const used = new Map();
     for (const [camera, s] of Object.entries(ocr)) {
       const card = document.createElement("article");
       card.className = "ocr-card";
@@ -196,8 +248,7 @@
       const gainText = gain === null ? "gain – (raw not published)" : `gain ${(gain >= 0 ? "+" : "") + (100 * gain).toFixed(1)} pts`;
       card.innerHTML = `<header><h3></h3><span class="gain"></span></header>
         <table><thead><tr><th></th><th>deblurred</th><th>raw</th></tr></thead><tbody></tbody></table>
-        <div class="reads"><div><h4>latest reads · deblurred</h4><ul data-stream="deblurred"></ul></div>
-        <div><h4>raw</h4><ul data-stream="raw"></ul></div></div>`;
+        <h4>latest reads</h4><ul class="reads"></ul>`;
       $("h3", card).textContent = camera;
       const g = $(".gain", card);
       g.textContent = gainText;
@@ -216,18 +267,18 @@
         }
         $("tbody", card).appendChild(tr);
       }
-      for (const [stream, st] of [["deblurred", deb], ["raw", raw]]) {
-        const ul = $(`ul[data-stream="${stream}"]`, card);
-        const texts = st.plate_texts.slice(-8).reverse();
-        if (!texts.length) texts.push("–");
-        for (const text of texts) {
-          const li = document.createElement("li");
-          li.textContent = text;
-          ul.appendChild(li);
-        }
+      const ul = $("ul.reads", card);
+      const reads = plateRows(s);
+      for (const r of reads) ul.appendChild(plateRow(camera, r, used));
+      if (!reads.length) {
+        const li = document.createElement("li");
+        li.className = "none muted";
+        li.textContent = "–";
+        ul.appendChild(li);
       }
       body.appendChild(card);
     }
+    thumbs = used; // reads that scrolled off the panel let go of their images
   }
 
   const select = $("#view");
