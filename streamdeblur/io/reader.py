@@ -14,7 +14,6 @@ from pathlib import Path
 
 import av
 import av.logging
-import cv2
 
 from streamdeblur.errors import SourceError
 from streamdeblur.frame import Frame
@@ -113,9 +112,12 @@ def read_frames(
                     stats.skipped += 1
                     continue
                 last_kept = now
-                image = frame.to_ndarray(format="bgr24")
-                if resize is not None and (image.shape[1], image.shape[0]) != tuple(resize):
-                    image = cv2.resize(image, tuple(resize), interpolation=cv2.INTER_AREA)
+                if resize is not None and (frame.width, frame.height) != tuple(resize):
+                    # scaled inside the one YUV -> BGR conversion (swscale): half the time of
+                    # converting at full size and resizing the BGR copy (docs/BENCHMARKS.md)
+                    image = frame.to_ndarray(format="bgr24", width=resize[0], height=resize[1], interpolation="AREA")
+                else:
+                    image = frame.to_ndarray(format="bgr24")
                 stats.decoded += 1
                 yield Frame(
                     camera=camera,
