@@ -2,6 +2,8 @@
 """Train the deblurring model and export shipped weights.
 
     python tools/train.py --schedule cpu-quick --out runs/cpu-quick
+    python tools/train.py --schedule cpu-cached --out runs/cpu-cached              # continues cpu-quick
+    python tools/train.py --schedule cpu-cached-joint --out runs/cpu-cached-joint  # continues cpu-cached
     python tools/train.py --schedule gpu --out runs/gpu            # H100/H200, AMP
     python tools/train.py --export runs/cpu-quick/last.pt --to streamdeblur/weights/raft_fusion_small.pt --name raft-fusion-small
 
@@ -19,12 +21,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--schedule", default="cpu-quick", help="cpu-quick | cpu | gpu")
+    ap.add_argument("--schedule", default="cpu-quick", help="cpu-quick | cpu | cpu-cached | cpu-cached-joint | gpu")
     ap.add_argument("--out", type=Path, default=Path("runs/train"))
     ap.add_argument("--minutes", type=float, help="wall-clock budget (overrides the schedule's)")
     ap.add_argument("--flow-steps", type=int)
+    ap.add_argument("--fusion-steps", type=int)
     ap.add_argument("--joint-steps", type=int)
+    ap.add_argument("--cache", type=int, help="render this many clips once and train on crops of them (0: on the fly)")
+    ap.add_argument("--init", help="start from this checkpoint's weights")
     ap.add_argument("--batch", type=int)
+    ap.add_argument("--lr", type=float, help="peak learning rate of the restoration network")
     ap.add_argument("--threads", type=int)
     ap.add_argument("--workers", type=int)
     ap.add_argument("--device")
@@ -47,8 +53,9 @@ def main() -> int:
         return 0
     from streamdeblur.train.loop import Trainer, schedule
 
-    sched = schedule(args.schedule, minutes=args.minutes, flow_steps=args.flow_steps, joint_steps=args.joint_steps,
-                     batch=args.batch, threads=args.threads, workers=args.workers, device=args.device)
+    sched = schedule(args.schedule, minutes=args.minutes, flow_steps=args.flow_steps, fusion_steps=args.fusion_steps,
+                     joint_steps=args.joint_steps, cache=args.cache, init=args.init,
+                     batch=args.batch, lr=args.lr, threads=args.threads, workers=args.workers, device=args.device)
     Trainer(sched, args.out, args.seed).run()
     return 0
 

@@ -118,18 +118,24 @@ class DeblurNet(nn.Module):
             res = tiled(self.fusion.restore, x, tile[0] // 2, tile[1] // 2, scale=2, multiple=4)
         return centre.img + res.to(centre.img.dtype)
 
-    def forward(self, clip: torch.Tensor, centre: int, offsets: list[int], zero_flow: bool = False, flow_grad: bool = True) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(self, clip: torch.Tensor, centre: int, offsets: list[int], zero_flow: bool = False, flow_grad: bool = True,
+                pair_flows: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Training / evaluation on a whole clip (BxTx3xHxW in [0, 1]).
 
         Returns the restored centre frame and, per consecutive pair, the list of RAFT
-        iterations' flows (half resolution) for a flow loss.
+        iterations' flows (half resolution) for a flow loss. ``pair_flows``
+        (Bx(T-1)x2xH/2xW/2): consecutive flows computed earlier (a frozen flow network's),
+        used instead of running it.
         """
         b, t = clip.shape[:2]
         used = sorted({centre, *[centre + o for o in offsets]})
         lo, hi = used[0], used[-1]
-        states = split_batch(self.encode(clip[:, lo : hi + 1].flatten(0, 1), with_flow=not zero_flow, flow_grad=flow_grad), b, hi - lo + 1)
+        run_flow = not zero_flow and pair_flows is None
+        states = split_batch(self.encode(clip[:, lo : hi + 1].flatten(0, 1), with_flow=run_flow, flow_grad=flow_grad), b, hi - lo + 1)
         pair_iters: list[list[torch.Tensor]] = []
-        if zero_flow:
+        if pair_flows is not None and not zero_flow:
+            forward = [pair_flows[:, j] for j in range(lo, hi)]
+        elif zero_flow:
             half = states[0].feat[0].shape[-2:]
             forward = [clip.new_zeros(b, 2, *half) for _ in range(hi - lo)]
         elif hi > lo:

@@ -1,4 +1,5 @@
-"""The training loop: flow pre-training on synthetic pairs, then joint flow + fusion training.
+"""The training loop: flow pre-training on synthetic pairs, single-frame fusion training, then
+joint flow + fusion training on windows. Phases with no steps are skipped.
 
 Resumable (``last.pt`` holds model, optimiser, phase and step), logs JSON lines of losses and
 validation scores, shows a progress bar. Schedules are named in ``SCHEDULES``.
@@ -25,6 +26,9 @@ from streamdeblur.train.losses import charbonnier, fft_l1, psnr, sequence_flow_l
 @dataclass
 class Schedule:
     flow_steps: int = 600
+    fusion_steps: int = 0
+    """Single-frame phase: the restoration network alone (k=0, no flow), which is most of the
+    gain over the blurred input and a fraction of a joint step's cost."""
     joint_steps: int = 2000
     batch: int = 8
     """Clips per joint step."""
@@ -32,8 +36,18 @@ class Schedule:
     """Clips per flow step (each gives 4 consecutive pairs)."""
     flow_grad_every: int = 4
     """Joint phase: back-propagate into the flow network every n-th step (RAFT's backward
-    pass dominates a CPU step); 1 = always."""
+    pass dominates a CPU step); 1 = always, 0 = never (flow frozen)."""
     crop: int = 128
+    val_crop: int | None = None
+    """Validation clip size (default: ``crop``)."""
+    cache: int = 0
+    """Render this many 256x256 clips once into ``<out>/../cache-<n>`` and train on random
+    crops of them (``train.cache``); 0 renders every clip on the fly."""
+    flow_cache: int = 1000
+    """With ``cache`` and a frozen flow (``flow_grad_every`` 0): the joint phase computes the
+    flow network's flows for this many cached clips once and trains on those clips."""
+    init: str | None = None
+    """Start from this checkpoint's weights (a training ``last.pt`` or shipped weights)."""
     lr_flow: float = 4e-4
     lr: float = 5e-4
     flow_lr_joint: float = 1e-4
@@ -54,9 +68,19 @@ SCHEDULES = {
     "cpu-quick": Schedule(flow_steps=600, joint_steps=1500, crop=256, batch=4, flow_batch=2, threads=1, val_clips=16, minutes=62),
     # a couple of hours on 2 CPU cores
     "cpu": Schedule(flow_steps=1500, joint_steps=4000, crop=256, batch=4, flow_batch=2, threads=1, minutes=150),
+    # continue cpu-quick on a rendered cache (2 cores): the restoration network on single
+    # frames, then on windows with the flow network frozen and its flows cached
+    "cpu-cached": Schedule(flow_steps=0, fusion_steps=12000, joint_steps=0, crop=160, val_crop=256, batch=12,
+                           flow_grad_every=0, lr=1e-3, threads=2, workers=0, cache=3000, val_clips=16, minutes=48,
+                           init="runs/cpu-quick/last.pt"),
+    "cpu-cached-joint": Schedule(flow_steps=0, fusion_steps=0, joint_steps=4000, crop=160, val_crop=256, batch=12,
+                                 flow_grad_every=0, lr=5e-4, threads=2, workers=0, cache=3000, flow_cache=1000,
+                                 val_clips=16, minutes=25, init="runs/cpu-cached/last.pt"),
     # one H100/H200-class GPU with AMP
     "gpu": Schedule(flow_steps=20000, joint_steps=100000, batch=32, flow_batch=16, flow_grad_every=1, crop=256, workers=8, threads=4, device="cuda", amp=True, val_every=2000, val_clips=128),
 }
+
+PHASES = ("flow", "fusion", "joint")
 
 MODES = [  # (probability, k, causal): one network for every window
     (0.10, 0, False),
@@ -97,10 +121,16 @@ class Trainer:
         self.elapsed = 0.0
         if (out / "last.pt").is_file():
             self._load(out / "last.pt")
+        elif sched.init:
+            ck = torch.load(sched.init, map_location=self.device, weights_only=False)
+            self.model.load_state_dict(ck["model"] if "model" in ck else ck["state_dict"])
+            print(f"initialised from {sched.init}")
 
     def _optimiser(self) -> torch.optim.Optimizer:
         if self.phase == "flow":
             groups = [{"params": self.model.flow.parameters(), "lr": self.s.lr_flow, "peak": self.s.lr_flow}]
+        elif self.phase == "fusion":
+            groups = [{"params": self.model.fusion.parameters(), "lr": self.s.lr, "peak": self.s.lr}]
         else:
             groups = [
                 {"params": self.model.flow.parameters(), "lr": self.s.flow_lr_joint, "peak": self.s.flow_lr_joint},
@@ -141,16 +171,21 @@ class Trainer:
         loss, epe = sequence_flow_loss(preds, target)
         return {"loss": loss, "epe": epe}
 
-    def _joint_step(self, b: dict[str, torch.Tensor], rng: random.Random) -> dict[str, float]:
+    def _joint_step(self, b: dict[str, torch.Tensor], rng: random.Random, single: bool = False) -> dict[str, float]:
+        """One window per step (``MODES``); ``single``: the centre frame alone, no flow."""
         blurred, sharp, flow = b["blurred"], b["sharp"], b["flow"]
         r, acc = rng.random(), 0.0
         for p, k, causal in MODES:
             acc += p
             if r <= acc:
                 break
+        if single:
+            k, causal = 0, False
         centre, offsets = window(k, causal, blurred.shape[1])
+        every = self.s.flow_grad_every
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.scaler.is_enabled()):
-            out, pair_iters = self.model(blurred, centre, offsets, flow_grad=self.step % self.s.flow_grad_every == 0)
+            out, pair_iters = self.model(blurred, centre, offsets, zero_flow=single, flow_grad=every > 0 and self.step % every == 0,
+                                         pair_flows=b.get("pair_flows"))
         target = sharp[:, centre]
         rec = charbonnier(out.float(), target)
         loss = rec + self.s.fft_weight * fft_l1(out, target)
@@ -184,23 +219,39 @@ class Trainer:
         self.model.train()
         return {"val_psnr": float(np.mean(ps)), "val_psnr_blurred": float(np.mean(pb)), "val_epe": float(np.mean(epes))}
 
+    def _dataset(self, phase: str) -> torch.utils.data.IterableDataset:
+        seed = self.seed * 1000 + self.step + PHASES.index(phase) * 7919
+        if not self.s.cache:
+            return ClipDataset(self.s.crop, 5, seed=seed)
+        from streamdeblur.train.cache import CachedClips, add_flows, build_cache
+
+        root = build_cache(self.out.parent / f"cache-{self.s.cache}", self.s.cache, seed=self.seed, workers=max(2, self.s.workers))
+        frozen = phase == "joint" and self.s.flow_grad_every == 0 and self.s.flow_cache > 0
+        if frozen:
+            tag = str(sum(float(p.detach().double().sum()) for p in self.model.flow.parameters()))  # which flow weights
+            add_flows(root, self.model, self.s.flow_cache, tag=tag)
+        return CachedClips(root, self.s.crop, seed=seed, with_pred=frozen)
+
     def run(self) -> None:
         s = self.s
         torch.set_num_threads(s.threads)
-        val = fixed_clips(load_sources(held_out=False), s.val_clips, s.crop, 5, seed=1234)
+        val = fixed_clips(load_sources(held_out=False), s.val_clips, s.val_crop or s.crop, 5, seed=1234)
         rng = random.Random(self.seed + self.step)
-        total = s.flow_steps + s.joint_steps
+        plan = [(p, n) for p, n in zip(PHASES, (s.flow_steps, s.fusion_steps, s.joint_steps)) if n > 0]
+        total = sum(n for _, n in plan)
         budget = None if s.minutes is None else s.minutes * 60
-        for phase, steps, offset in (("flow", s.flow_steps, 0), ("joint", s.joint_steps, s.flow_steps)):
-            if self.phase == "joint" and phase == "flow":
+        offset = 0
+        for phase, steps in plan:
+            offset += steps
+            if PHASES.index(self.phase) > PHASES.index(phase):
                 continue
             if self.phase != phase:
                 self.phase, self.step = phase, 0
                 self.opt = self._optimiser()
-            phase_budget = None if budget is None else budget * (offset + steps) / total
-            phase_start = None if budget is None else budget * offset / total
+            phase_budget = None if budget is None else budget * offset / total
+            phase_start = None if budget is None else budget * (offset - steps) / total
             loader = torch.utils.data.DataLoader(
-                ClipDataset(s.crop, 5, seed=self.seed * 1000 + self.step + (phase == "joint") * 7919),
+                self._dataset(phase),
                 batch_size=s.flow_batch if phase == "flow" else s.batch, num_workers=s.workers,
                 persistent_workers=False, pin_memory=self.device.type == "cuda",
             )
@@ -214,7 +265,7 @@ class Trainer:
                 for g in self.opt.param_groups:
                     g["lr"] = _lr(self.step, progress, g["peak"])
                 b = self._batch(it)
-                row = self._flow_step(b) if phase == "flow" else self._joint_step(b, rng)
+                row = self._flow_step(b) if phase == "flow" else self._joint_step(b, rng, single=phase == "fusion")
                 self.opt.zero_grad(set_to_none=True)
                 self.scaler.scale(row["loss"]).backward()
                 self.scaler.unscale_(self.opt)
@@ -242,8 +293,9 @@ class Trainer:
                     break
             bar.close()
             self.save()
-            if phase == "flow":
-                self.phase, self.step = "joint", 0
+            later = [p for p, _ in plan if PHASES.index(p) > PHASES.index(phase)]
+            if later:
+                self.phase, self.step = later[0], 0
                 self.opt = self._optimiser()
                 self.save()
 

@@ -1,0 +1,153 @@
+"""A rendered clip cache: synthesize training clips once, train many steps on them.
+
+Rendering a 5-frame 256x256 clip (sub-frame averaging, noise, an H.264 round trip) costs
+about 0.2 s of one core, five times a CPU fusion step's share of it, so on a small machine
+the renderer, not the network, sets the pace. The cache holds ``count`` clips rendered with
+``sample_clip`` as uint8 frames and float16 flow in memory-mapped files; ``CachedClips``
+draws random crops and flips from them, which yields the same batches as ``ClipDataset``.
+
+When the flow network is frozen (``cpu-cached-joint``), ``add_flows`` also
+stores its consecutive flows for the first clips once, so a training step runs only the
+fusion network.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from streamdeblur.models.deblur import cat_states, split_batch
+from streamdeblur.train.data import load_sources, sample_clip
+
+_FILES = {"blurred": np.uint8, "sharp": np.uint8, "flow": np.float16}
+
+
+def _shapes(count: int, size: int, n_frames: int) -> dict[str, tuple[int, ...]]:
+    return {"blurred": (count, n_frames, size, size, 3), "sharp": (count, n_frames, size, size, 3),
+            "flow": (count, n_frames - 1, size, size, 2)}
+
+
+def _open(root: Path, meta: dict, mode: str) -> dict[str, np.memmap]:
+    shapes = _shapes(meta["count"], meta["size"], meta["n_frames"])
+    return {k: np.memmap(root / f"{k}.bin", dtype=dt, mode=mode, shape=shapes[k]) for k, dt in _FILES.items()}
+
+
+_worker_sources = None
+
+
+def _render(args: tuple[Path, dict, int, int]) -> int:
+    root, meta, start, stop = args
+    global _worker_sources
+    if _worker_sources is None:
+        _worker_sources = load_sources(held_out=False)
+    arrays = _open(root, meta, "r+")
+    for i in range(start, stop):
+        rng = np.random.default_rng([meta["seed"], i])
+        src = _worker_sources[rng.integers(len(_worker_sources))]
+        clip, _ = sample_clip(src, rng, meta["size"], meta["n_frames"])
+        arrays["blurred"][i] = np.stack(clip.blurred)
+        arrays["sharp"][i] = np.stack(clip.sharp)
+        arrays["flow"][i] = np.stack(clip.flow).astype(np.float16)
+    for a in arrays.values():
+        a.flush()
+    return stop - start
+
+
+def build_cache(root: Path, count: int, size: int = 256, n_frames: int = 5, seed: int = 0, workers: int = 2) -> Path:
+    """Render ``count`` training clips into ``root`` (reused when it already holds the same set)."""
+    meta = {"count": count, "size": size, "n_frames": n_frames, "seed": seed, "version": 1}
+    root.mkdir(parents=True, exist_ok=True)
+    done = root / "meta.json"
+    if done.is_file() and json.loads(done.read_text()) == meta:
+        return root
+    done.unlink(missing_ok=True)
+    _open(root, meta, "w+")  # allocate
+    chunk = 16
+    jobs = [(root, meta, s, min(count, s + chunk)) for s in range(0, count, chunk)]
+    with tqdm(total=count, desc="render cache", unit="clip", dynamic_ncols=True) as bar:
+        if workers <= 1:
+            for j in jobs:
+                bar.update(_render(j))
+        else:
+            with mp.get_context("spawn").Pool(workers) as pool:
+                for n in pool.imap_unordered(_render, jobs):
+                    bar.update(n)
+    done.write_text(json.dumps(meta))
+    return root
+
+
+def _pred_file(root: Path, meta: dict, count: int, mode: str) -> np.memmap:
+    half = meta["size"] // 2
+    return np.memmap(root / "pred_flow.bin", dtype=np.float16, mode=mode, shape=(count, meta["n_frames"] - 1, 2, half, half))
+
+
+@torch.no_grad()
+def add_flows(root: Path, model: torch.nn.Module, count: int, batch: int = 8, tag: str = "") -> int:
+    """Store ``model``'s consecutive flows (half resolution, as ``DeblurNet.pair_flow``) for
+    the first ``count`` cached clips; ``tag`` names the flow weights (recomputed when it changes)."""
+    root = Path(root)
+    meta = json.loads((root / "meta.json").read_text())
+    count = min(count, meta["count"])
+    done = root / "pred_flow.json"
+    want = {"count": count, "tag": tag}
+    if done.is_file() and json.loads(done.read_text()) == want:
+        return count
+    done.unlink(missing_ok=True)
+    arrays, out = _open(root, meta, "r"), _pred_file(root, meta, count, "w+")
+    was_training = model.training
+    model.eval()
+    t = meta["n_frames"]
+    for i in tqdm(range(0, count, batch), desc="flow cache", unit="batch", dynamic_ncols=True):
+        clips = torch.from_numpy(np.array(arrays["blurred"][i : i + batch])).permute(0, 1, 4, 2, 3).float().div_(255.0)
+        n = clips.shape[0]
+        states = model.encode(clips.flatten(0, 1))
+        per = split_batch(states, n, t)
+        flows = model.pair_flow(cat_states(per[:-1]), cat_states(per[1:]))  # pair-major
+        out[i : i + n] = flows.view(t - 1, n, *flows.shape[1:]).transpose(0, 1).numpy().astype(np.float16)
+    out.flush()
+    model.train(was_training)
+    done.write_text(json.dumps(want))
+    return count
+
+
+class CachedClips(torch.utils.data.IterableDataset):
+    """Endless random ``crop``-sized windows of cached clips, flipped at random; the same
+    dict as ``ClipDataset`` (flow signs follow the flips), plus ``pair_flows`` (the stored
+    flows of ``add_flows``) when ``with_pred`` (clips drawn from those that have them)."""
+
+    def __init__(self, root: Path, crop: int, seed: int = 0, with_pred: bool = False) -> None:
+        self.root, self.crop, self.seed = Path(root), crop, seed
+        self.meta = json.loads((self.root / "meta.json").read_text())
+        if crop > self.meta["size"] or crop % 8:
+            raise ValueError(f"crop {crop}: must be a multiple of 8, at most the cached clips' {self.meta['size']}")
+        self.pred_count = json.loads((self.root / "pred_flow.json").read_text())["count"] if with_pred else 0
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([self.seed, info.id if info else 0])
+        arrays = _open(self.root, self.meta, "r")
+        pred = _pred_file(self.root, self.meta, self.pred_count, "r") if self.pred_count else None
+        n, size, c = self.pred_count or self.meta["count"], self.meta["size"], self.crop
+        while True:
+            i = int(rng.integers(n))
+            y, x = (2 * int(v) for v in rng.integers(0, (size - c) // 2 + 1, 2))  # even: half-resolution flows line up
+            win = (i, slice(None), slice(y, y + c), slice(x, x + c))
+            item = {
+                "blurred": torch.from_numpy(np.array(arrays["blurred"][win])).permute(0, 3, 1, 2).float().div_(255.0),
+                "sharp": torch.from_numpy(np.array(arrays["sharp"][win])).permute(0, 3, 1, 2).float().div_(255.0),
+                "flow": torch.from_numpy(np.array(arrays["flow"][win], dtype=np.float32)).permute(0, 3, 1, 2),
+            }
+            if pred is not None:
+                item["pair_flows"] = torch.from_numpy(np.array(pred[i, :, :, y // 2 : (y + c) // 2, x // 2 : (x + c) // 2], dtype=np.float32))
+            for axis, flip in ((-1, rng.random() < 0.5), (-2, rng.random() < 0.5)):  # mirror left-right, top-bottom
+                if flip:
+                    item = {k: v.flip(axis) for k, v in item.items()}
+                    for k in ("flow", "pair_flows"):
+                        if k in item:
+                            item[k][:, -1 - axis] *= -1
+            yield {k: v.contiguous() for k, v in item.items()}
