@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -149,3 +150,12 @@ def test_subscribe_timeout_is_one_line():
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("streamdeblur: error: no frame from tcp://127.0.0.1:")
+
+
+def test_bench_json_prints_only_one_json_object():
+    """``bench --json`` is for scripts: stdout holds the one object, whatever Ray's workers
+    and raylet print meanwhile (those lines go to stderr)."""
+    proc = subprocess.run([*CLI, "bench", "pipeline", "--json"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["frames_lost"] == 0 and result["ratio"] > 0

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -122,13 +126,29 @@ def _bench(args: argparse.Namespace) -> int:
     from streamdeblur.config import RayConfig
 
     log = (lambda s: None) if args.json else (lambda s: print(s, flush=True))
-    started = cluster.connect(RayConfig())
-    try:
-        if args.what == "pipeline":
-            result = bench.passthrough(log=log)
-        else:
-            result = bench.full(device=args.device, quick=args.quick, log=log)
-    finally:
-        cluster.disconnect(started)
+    with _stdout_to_stderr() if args.json else nullcontext():
+        started = cluster.connect(RayConfig())
+        try:
+            if args.what == "pipeline":
+                result = bench.passthrough(log=log)
+            else:
+                result = bench.full(device=args.device, quick=args.quick, log=log)
+        finally:
+            cluster.disconnect(started)
     print(json.dumps(result, indent=None if args.json else 2))
     return 0
+
+
+@contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to file descriptor 1 (Ray's worker and raylet lines
+    included) to stderr meanwhile, so that stdout carries only the one JSON object."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
