@@ -14,10 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import av
-import cv2
-import numpy as np
 
 from streamdeblur.config import ModelConfig, parse_config
+from streamdeblur.io.reader import first_frames
 from streamdeblur.runtime.graph import Pipeline
 from streamdeblur.transport import Subscriber
 
@@ -36,18 +35,6 @@ def default_model() -> str:
     from streamdeblur.models.weights import registry
 
     return next(iter(registry()), "none")
-
-
-def sample_frames(video: Path, n: int, size: tuple[int, int] | None = None) -> list[np.ndarray]:
-    """The first ``n`` frames of a video as BGR arrays, resized to ``size``."""
-    frames = []
-    with av.open(str(video)) as container:
-        for frame in container.decode(video=0):
-            img = frame.to_ndarray(format="bgr24")
-            frames.append(cv2.resize(img, size, interpolation=cv2.INTER_AREA) if size else img)
-            if len(frames) == n:
-                break
-    return frames
 
 
 def bare_decode(video: Path) -> tuple[int, float]:
@@ -70,7 +57,7 @@ def model_speed(
     from streamdeblur.models import build_engine
 
     engine = build_engine(ModelConfig(name=model, window=k, device=device, precision=precision))
-    imgs = sample_frames(DEMO_CLIP, frames + 2 * k + 2, size)
+    imgs = first_frames(str(DEMO_CLIP), frames + 2 * k + 2, size)
     for img in imgs[: 2 * k + 2]:  # warm-up: fills the window, first kernels
         engine.push("warm", img)
     rates = []

@@ -7,6 +7,7 @@ RTSP opens over TCP with open and read timeouts, so a dead camera raises
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from fractions import Fraction
@@ -135,6 +136,11 @@ def read_frames(
         if not loop:
             return
         stats.loops += 1
+
+
+def first_frames(url: str, n: int, resize: tuple[int, int] | None = None) -> list:
+    """The first ``n`` frames of a file as BGR arrays (scaled to ``resize``): benchmark input."""
+    return [f.image for f in itertools.islice(read_frames(url, "sample", resize=resize), n)]
 
 
 class ReadStats:

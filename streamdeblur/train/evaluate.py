@@ -184,16 +184,11 @@ def evaluate(cfg: ModelConfig, clips: int = 24, size: tuple[int, int] = (256, 25
 
 def speed_test(cfg: ModelConfig, model=None, size: tuple[int, int] = (640, 360), frames: int = 40) -> dict[str, float]:
     """Steady-state frames/s of the engine on real held-out video frames at ``size``."""
-    from streamdeblur.io.reader import read_frames
+    from streamdeblur.io.reader import first_frames
     from streamdeblur.models.engine import DeblurEngine
     from streamdeblur.train.splits import videos
 
-    src = videos(held_out=True)[0]
-    imgs = []
-    for f in read_frames(str(src), "speed", resize=size):
-        imgs.append(f.image)
-        if len(imgs) >= frames:
-            break
+    imgs = first_frames(str(videos(held_out=True)[0]), frames, size)
     out = {}
     for label, over in (("default", {}), ("k=0", {"window": 0}), ("causal", {"causal": True})):
         eng = DeblurEngine(ModelConfig(**{**cfg.model_dump(), **over}), model=model)
