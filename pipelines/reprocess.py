@@ -10,8 +10,8 @@ from __future__ import annotations
 import glob
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import ray
 from tqdm import tqdm
 
 from streamdeblur.config import ModelConfig, RayConfig
@@ -19,7 +19,20 @@ from streamdeblur.errors import StreamDeblurError
 from streamdeblur.runtime import cluster
 from streamdeblur.runtime.introspect import Introspect
 
+if TYPE_CHECKING:
+    import ray
+
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".avi", ".ts", ".webm"}
+
+
+def is_glob(spec: str) -> bool:
+    """Whether an input names files by a pattern (``rec/*.mp4``)."""
+    return any(ch in spec for ch in "*?[")
+
+
+def names_many(spec: str) -> bool:
+    """Whether an input is a folder or a glob (batch mode), rather than one file."""
+    return Path(spec).is_dir() or is_glob(spec)
 
 
 def expand_inputs(spec: str) -> list[Path]:
@@ -27,7 +40,7 @@ def expand_inputs(spec: str) -> list[Path]:
     path = Path(spec)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
-    elif any(ch in spec for ch in "*?["):
+    elif is_glob(spec):
         files = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
     elif path.is_file():
         files = [path]
@@ -95,6 +108,8 @@ def run_batch(
     progress: bool = True,
 ) -> list[dict[str, object]]:
     """Restore every input into ``out_dir``; returns one summary row per input."""
+    import ray
+
     from streamdeblur.io.reader import probe
 
     try:

@@ -78,7 +78,9 @@ def _model_config(args):
 def _reprocess(args) -> int:
     from pathlib import Path
 
-    if Path(args.input).is_dir() or any(ch in args.input for ch in "*?["):
+    from pipelines.reprocess import names_many
+
+    if names_many(args.input):
         from pipelines.reprocess import describe, expand_inputs, run_batch
         from streamdeblur.config import RayConfig, load_config
 
