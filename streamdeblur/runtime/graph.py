@@ -156,11 +156,14 @@ class Pipeline:
         """Ask a camera's source for its next frames. The batch stays in the object store;
         the driver fetches only its small :class:`BatchInfo` before sending it on, so a
         camera that has nothing to give never holds up the stages the cameras share."""
-        # A live camera behind a model moves one frame at a time: the lowest latency.
-        live_model = self._deblur and self.cfg.camera(camera).is_live
-        size = 1 if live_model else self.cfg.pipeline.batch_size
+        size = 1 if self._latency_first(camera) else self.cfg.pipeline.batch_size
         batch, info = self._sources[camera].get.options(num_returns=2).remote(size, 1.0)
         self._gets[info] = (camera, batch)
+
+    def _latency_first(self, camera: str) -> bool:
+        """A live camera behind a model moves one frame per request and keeps one request
+        fewer in flight: the lowest latency (the model, not the transport, is the limit)."""
+        return bool(self._deblur) and self.cfg.camera(camera).is_live
 
     def _forward(self, ready: list[tuple[str, ray.ObjectRef, BatchInfo]]) -> None:
         """Send answered batches on: those bound for one deblur actor go in one call (so
@@ -246,8 +249,7 @@ class Pipeline:
         is set. Returns a summary per camera."""
         active = set(self._index)
         for cam in self._index:
-            # a live camera behind a model keeps fewer frames in flight: lower latency
-            n = self.in_flight - 1 if self._deblur and self.cfg.camera(cam).is_live else self.in_flight
+            n = self.in_flight - 1 if self._latency_first(cam) else self.in_flight
             for _ in range(max(1, n)):
                 self._request(cam)
         t_end = time.monotonic() + duration if duration else None

@@ -2,7 +2,8 @@
 
 Live cameras (RTSP, or files paced in ``realtime``) keep the newest frames: when the
 queue is full the oldest frame is dropped and counted, and a request takes the newest
-frames (dropping older ones), so a slow pipeline never makes latency or memory grow. Offline files never drop: the decoder waits for room instead.
+frames (dropping older ones), so a slow pipeline never makes latency or memory grow.
+Offline files never drop: the decoder waits for room instead.
 
 RTSP cameras that fail to open, stall (no data for ``read_timeout``) or end are reopened
 with exponential back-off and jitter, forever or up to ``max_reconnects`` attempts in a

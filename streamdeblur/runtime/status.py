@@ -59,13 +59,14 @@ class CameraStatus:
         if report.last_seq is not None:
             self.last_seq = report.last_seq
         if report.source is not None:
-            self._take_source(report.source)
+            self.take_source(report.source)
         if report.ended and self.state not in ("failed",):
             self.state = report.source.state if report.source else "ended"
         return restarted
 
-    def _take_source(self, src: SourceStats) -> None:
-        """Take a source's cumulative counters (they may arrive out of order: the newest win)."""
+    def take_source(self, src: SourceStats) -> None:
+        """Take a source's cumulative counters, from a batch report or polled from the source
+        directly (they may arrive out of order: the newest win)."""
         counts = (src.decoded, src.dropped, src.skipped, src.corrupt, src.reconnects)
         if src.pid != self._src_pid:  # a restarted source counts from zero again
             if self._src_pid:
@@ -82,10 +83,6 @@ class CameraStatus:
         self.corrupt = corrupt
         self.reconnects = reconnects
         self.error = src.error
-
-    def take_source(self, src: SourceStats) -> None:
-        """Counters polled from the source directly (between batch reports)."""
-        self._take_source(src)
 
     def failed_batch(self, lost: int) -> None:
         """A batch of ``lost`` frames died with an actor."""
