@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from streamdeblur.models.deblur import cat_states, split_batch
-from streamdeblur.train.data import load_sources, sample_clip
+from streamdeblur.train.data import clip_tensors, load_sources, sample_clip, to_tensor
 
 _FILES = {"blurred": np.uint8, "sharp": np.uint8, "flow": np.float16}
 
@@ -103,7 +103,7 @@ def add_flows(root: Path, model: torch.nn.Module, count: int, batch: int = 8, ta
     model.eval()
     t = meta["n_frames"]
     for i in tqdm(range(0, count, batch), desc="flow cache", unit="batch", dynamic_ncols=True):
-        clips = torch.from_numpy(np.array(arrays["blurred"][i : i + batch])).permute(0, 1, 4, 2, 3).float().div_(255.0)
+        clips = torch.stack([to_tensor(c) for c in arrays["blurred"][i : i + batch]])
         n = clips.shape[0]
         states = model.encode(clips.flatten(0, 1))
         per = split_batch(states, n, t)
@@ -137,11 +137,7 @@ class CachedClips(torch.utils.data.IterableDataset):
             i = int(rng.integers(n))
             y, x = (2 * int(v) for v in rng.integers(0, (size - c) // 2 + 1, 2))  # even: half-resolution flows line up
             win = (i, slice(None), slice(y, y + c), slice(x, x + c))
-            item = {
-                "blurred": torch.from_numpy(np.array(arrays["blurred"][win])).permute(0, 3, 1, 2).float().div_(255.0),
-                "sharp": torch.from_numpy(np.array(arrays["sharp"][win])).permute(0, 3, 1, 2).float().div_(255.0),
-                "flow": torch.from_numpy(np.array(arrays["flow"][win], dtype=np.float32)).permute(0, 3, 1, 2),
-            }
+            item = clip_tensors(arrays["blurred"][win], arrays["sharp"][win], arrays["flow"][win])
             if pred is not None:
                 item["pair_flows"] = torch.from_numpy(np.array(pred[i, :, :, y // 2 : (y + c) // 2, x // 2 : (x + c) // 2], dtype=np.float32))
             for axis, flip in ((-1, rng.random() < 0.5), (-2, rng.random() < 0.5)):  # mirror left-right, top-bottom

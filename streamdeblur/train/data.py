@@ -81,6 +81,13 @@ def to_tensor(frames: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255.0)
 
 
+def clip_tensors(blurred, sharp, flow) -> dict[str, torch.Tensor]:
+    """One training item: T blurred and T sharp HxWx3 uint8 frames and T-1 HxWx2 flows ->
+    ``blurred``/``sharp`` Tx3xHxW in [0, 1] and ``flow`` (T-1)x2xHxW float32."""
+    flows = np.asarray(np.stack(flow), dtype=np.float32)
+    return {"blurred": to_tensor(blurred), "sharp": to_tensor(sharp), "flow": torch.from_numpy(flows).permute(0, 3, 1, 2)}
+
+
 class ClipDataset(torch.utils.data.IterableDataset):
     """Endless random clips: ``blurred`` Tx3xSxS, ``sharp`` Tx3xSxS, ``flow`` (T-1)x2xSxS."""
 
@@ -97,11 +104,7 @@ class ClipDataset(torch.utils.data.IterableDataset):
         while True:
             src = self._sources[rng.integers(len(self._sources))]
             clip, _ = sample_clip(src, rng, self.crop, self.n_frames)
-            yield {
-                "blurred": to_tensor(clip.blurred),
-                "sharp": to_tensor(clip.sharp),
-                "flow": torch.from_numpy(np.stack(clip.flow)).permute(0, 3, 1, 2),
-            }
+            yield clip_tensors(clip.blurred, clip.sharp, clip.flow)
 
 
 def fixed_clips(sources: list[Source], count: int, crop: int, n_frames: int, seed: int, params: SynthParams | None = None) -> list[dict]:
@@ -111,5 +114,5 @@ def fixed_clips(sources: list[Source], count: int, crop: int, n_frames: int, see
     for i in range(count):
         src = sources[i % len(sources)]
         clip, _ = sample_clip(src, rng, crop, n_frames, params)
-        out.append({"blurred": to_tensor(clip.blurred), "sharp": to_tensor(clip.sharp), "flow": torch.from_numpy(np.stack(clip.flow)).permute(0, 3, 1, 2)})
+        out.append(clip_tensors(clip.blurred, clip.sharp, clip.flow))
     return out
