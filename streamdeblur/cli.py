@@ -7,7 +7,7 @@ import importlib
 import sys
 
 from streamdeblur import __version__
-from streamdeblur.errors import StreamDeblurError
+from streamdeblur.errors import report
 
 # Modules with ``register(subparsers)``; each keeps heavy imports inside its handlers.
 COMMAND_MODULES = [
@@ -34,14 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except StreamDeblurError as exc:
-        print(f"streamdeblur: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("streamdeblur: interrupted", file=sys.stderr)
-        return 130
+    return report("streamdeblur", lambda: args.func(args))
 
 
 if __name__ == "__main__":

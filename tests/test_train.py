@@ -53,3 +53,24 @@ def test_phased_training_runs_and_resumes(tmp_path) -> None:
     assert (ck["phase"], ck["step"]) == ("joint", 4)
     assert all(torch.equal(ck["model"][k], v) for k, v in before.items() if k.startswith("flow.")), "the frozen flow changed"
     assert any(not torch.equal(ck["model"][k], v) for k, v in before.items() if k.startswith("fusion.")), "fusion did not train"
+
+
+def test_bad_training_arguments_end_in_one_line_errors(tmp_path) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parents[1] / "tools" / "train.py"
+    cases = {
+        ("--schedule", "nope"): "unknown schedule 'nope'",
+        ("--schedule", "cpu-cached", "--crop", "264"): "crop 264: larger than the cached clips (256)",
+        ("--schedule", "cpu", "--batch", "0"): "batch must be at least 1",
+        ("--schedule", "cpu", "--out", str(tmp_path / "run"), "--init", str(tmp_path / "missing.pt")): "missing.pt not found",
+        ("--export", str(tmp_path / "none.pt"), "--to", str(tmp_path / "w.pt")): "none.pt not found",
+    }
+    for args, reason in cases.items():
+        proc = subprocess.run([sys.executable, str(tool), *args], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, (args, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("train: error: ") and reason in lines[0], (args, proc.stderr)
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())

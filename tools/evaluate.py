@@ -20,13 +20,9 @@ def main() -> int:
     sub = ap.add_subparsers(dest="cmd")
     register(sub)
     args = ap.parse_args(["eval", *sys.argv[1:]])
-    from streamdeblur.errors import StreamDeblurError
+    from streamdeblur.errors import report
 
-    try:
-        return args.func(args)
-    except StreamDeblurError as exc:
-        print(f"evaluate: error: {exc}", file=sys.stderr)
-        return 2
+    return report("evaluate", lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 
     python tools/train.py --schedule cpu-quick --out runs/cpu-quick
     python tools/train.py --schedule cpu-cached --out runs/cpu-cached              # continues cpu-quick
-    python tools/train.py --schedule cpu-cached-joint --out runs/cpu-cached-joint  # continues cpu-cached
+    python tools/train.py --schedule cpu-cached-joint --out runs/cpu-cached-joint  # continues cpu-cached (tried, not shipped)
+    python tools/train.py --schedule cpu-cached-flow --out runs/cpu-cached-flow    # continues cpu-cached: flow network
+    python tools/train.py --schedule cpu-cached-window --out runs/cpu-cached-window  # continues cpu-cached-flow: windows
     python tools/train.py --schedule gpu --out runs/gpu            # H100/H200, AMP
     python tools/train.py --export runs/cpu-quick/last.pt --to streamdeblur/weights/raft_fusion_small.pt --name raft-fusion-small
 
@@ -21,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--schedule", default="cpu-quick", help="cpu-quick | cpu | cpu-cached | cpu-cached-joint | gpu")
+    ap.add_argument("--schedule", default="cpu-quick", help="a schedule of streamdeblur.train.loop.SCHEDULES, e.g. cpu-quick, cpu-cached, gpu")
     ap.add_argument("--out", type=Path, default=Path("runs/train"))
     ap.add_argument("--minutes", type=float, help="wall-clock budget (overrides the schedule's)")
     ap.add_argument("--flow-steps", type=int)
@@ -30,6 +32,7 @@ def main() -> int:
     ap.add_argument("--cache", type=int, help="render this many clips once and train on crops of them (0: on the fly)")
     ap.add_argument("--init", help="start from this checkpoint's weights")
     ap.add_argument("--batch", type=int)
+    ap.add_argument("--crop", type=int, help="training crop side (a multiple of 8)")
     ap.add_argument("--lr", type=float, help="peak learning rate of the restoration network")
     ap.add_argument("--threads", type=int)
     ap.add_argument("--workers", type=int)
@@ -40,22 +43,34 @@ def main() -> int:
     ap.add_argument("--note", default="", help="free text stored in the exported metadata")
     ap.add_argument("--name", help="with --export into streamdeblur/weights: register under this model name")
     args = ap.parse_args()
-    if args.export:
-        from streamdeblur.models.weights import export
+    if args.export and not args.to:
+        ap.error("--export needs --to (the weights file to write)")
+    from streamdeblur.errors import report
 
-        info = export(args.export, args.to, note=args.note)
-        print(f"wrote {args.to} ({info['bytes']} bytes, sha256 {info['sha256']})")
-        if args.name:
-            from streamdeblur.models.weights import register
+    return report("train", lambda: export(args) if args.export else train(args),
+                  interrupted="interrupted (re-run the same command to resume)")
 
-            entry = register(args.name, args.to, args.note)
-            print(f"registered {entry.name} -> {entry.file}")
-        return 0
+
+def export(args: argparse.Namespace) -> int:
+    from streamdeblur.errors import StreamDeblurError
+    from streamdeblur.models.weights import export, register
+
+    if not args.export.is_file():
+        raise StreamDeblurError(f"checkpoint {args.export} not found")
+    info = export(args.export, args.to, note=args.note)
+    print(f"wrote {args.to} ({info['bytes']} bytes, sha256 {info['sha256']})")
+    if args.name:
+        entry = register(args.name, args.to, args.note)
+        print(f"registered {entry.name} -> {entry.file}")
+    return 0
+
+
+def train(args: argparse.Namespace) -> int:
     from streamdeblur.train.loop import Trainer, schedule
 
     sched = schedule(args.schedule, minutes=args.minutes, flow_steps=args.flow_steps, fusion_steps=args.fusion_steps,
                      joint_steps=args.joint_steps, cache=args.cache, init=args.init,
-                     batch=args.batch, lr=args.lr, threads=args.threads, workers=args.workers, device=args.device)
+                     batch=args.batch, crop=args.crop, lr=args.lr, threads=args.threads, workers=args.workers, device=args.device)
     Trainer(sched, args.out, args.seed).run()
     return 0
 

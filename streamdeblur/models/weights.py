@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamdeblur.errors import ConfigError
+from streamdeblur.errors import ConfigError, StreamDeblurError
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 REGISTRY_FILE = WEIGHTS_DIR / "weights.json"
@@ -115,7 +115,7 @@ def register(name: str, path: Path, description: str = "") -> WeightsEntry:
 
     path = Path(path).resolve()
     if path.parent != WEIGHTS_DIR:
-        raise ValueError(f"{path} is not in {WEIGHTS_DIR}")
+        raise StreamDeblurError(f"{path} is not in {WEIGHTS_DIR} (write --to inside it to register a name)")
     ck = torch.load(path, map_location="cpu", weights_only=True)
     data = json.loads(REGISTRY_FILE.read_text(encoding="utf-8")) if REGISTRY_FILE.is_file() else {"models": {}}
     entry = {"file": path.name, "sha256": sha256(path), "flow": ck["config"]["flow_arch"], "description": description}

@@ -21,8 +21,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from streamdeblur.errors import StreamDeblurError
 from streamdeblur.models.deblur import cat_states, split_batch
 from streamdeblur.train.data import clip_tensors, load_sources, sample_clip, to_tensor
+
+CLIP_SIZE = 256
+"""Side of the square cached clips (training crops are at most this)."""
 
 _FILES = {"blurred": np.uint8, "sharp": np.uint8, "flow": np.float16}
 
@@ -58,7 +62,7 @@ def _render(args: tuple[Path, dict, int, int]) -> int:
     return stop - start
 
 
-def build_cache(root: Path, count: int, size: int = 256, n_frames: int = 5, seed: int = 0, workers: int = 2) -> Path:
+def build_cache(root: Path, count: int, size: int = CLIP_SIZE, n_frames: int = 5, seed: int = 0, workers: int = 2) -> Path:
     """Render ``count`` training clips into ``root`` (reused when it already holds the same set)."""
     meta = {"count": count, "size": size, "n_frames": n_frames, "seed": seed, "version": 1}
     root.mkdir(parents=True, exist_ok=True)
@@ -124,7 +128,7 @@ class CachedClips(torch.utils.data.IterableDataset):
         self.root, self.crop, self.seed = Path(root), crop, seed
         self.meta = json.loads((self.root / "meta.json").read_text())
         if crop > self.meta["size"] or crop % 8:
-            raise ValueError(f"crop {crop}: must be a multiple of 8, at most the cached clips' {self.meta['size']}")
+            raise StreamDeblurError(f"crop {crop}: must be a multiple of 8, at most the cached clips' {self.meta['size']}")
         self.pred_count = json.loads((self.root / "pred_flow.json").read_text())["count"] if with_pred else 0
 
     def __iter__(self):

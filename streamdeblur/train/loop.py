@@ -18,7 +18,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from streamdeblur.errors import StreamDeblurError
 from streamdeblur.models.deblur import DeblurNet, cat_states, split_batch
+from streamdeblur.train.cache import CLIP_SIZE, CachedClips, add_flows, build_cache
 from streamdeblur.train.data import ClipDataset, fixed_clips, load_sources
 from streamdeblur.train.losses import charbonnier, fft_l1, psnr, sequence_flow_loss
 
@@ -76,6 +78,15 @@ SCHEDULES = {
     "cpu-cached-joint": Schedule(flow_steps=0, fusion_steps=0, joint_steps=4000, crop=160, val_crop=256, batch=12,
                                  flow_grad_every=0, lr=5e-4, threads=2, workers=0, cache=3000, flow_cache=1000,
                                  val_clips=16, minutes=25, init="runs/cpu-cached/last.pt"),
+    # tried, not shipped (MODEL_CARD): continue cpu-cached with the flow network alone on the
+    # cached clips' true flows (rendering no longer sets the pace: seven times cpu-quick's
+    # flow steps), then the window phase on the new network's cached flows
+    "cpu-cached-flow": Schedule(flow_steps=4200, fusion_steps=0, joint_steps=0, crop=256, flow_batch=2, threads=2,
+                                workers=0, cache=3000, val_clips=16, val_every=500, minutes=80,
+                                init="runs/cpu-cached/last.pt"),
+    "cpu-cached-window": Schedule(flow_steps=0, fusion_steps=0, joint_steps=4000, crop=160, val_crop=256, batch=12,
+                                  flow_grad_every=0, lr=5e-4, threads=2, workers=0, cache=3000, flow_cache=1000,
+                                  val_clips=16, minutes=30, init="runs/cpu-cached-flow/last.pt"),
     # one H100/H200-class GPU with AMP
     "gpu": Schedule(flow_steps=20000, joint_steps=100000, batch=32, flow_batch=16, flow_grad_every=1, crop=256, workers=8, threads=4, device="cuda", amp=True, val_every=2000, val_clips=128),
 }
@@ -122,6 +133,8 @@ class Trainer:
         if (out / "last.pt").is_file():
             self._load(out / "last.pt")
         elif sched.init:
+            if not Path(sched.init).is_file():
+                raise StreamDeblurError(f"init checkpoint {sched.init} not found (train the schedule it continues first)")
             ck = torch.load(sched.init, map_location=self.device, weights_only=False)
             self.model.load_state_dict(ck["model"] if "model" in ck else ck["state_dict"])
             print(f"initialised from {sched.init}")
@@ -223,8 +236,6 @@ class Trainer:
         seed = self.seed * 1000 + self.step + PHASES.index(phase) * 7919
         if not self.s.cache:
             return ClipDataset(self.s.crop, 5, seed=seed)
-        from streamdeblur.train.cache import CachedClips, add_flows, build_cache
-
         root = build_cache(self.out.parent / f"cache-{self.s.cache}", self.s.cache, seed=self.seed, workers=max(2, self.s.workers))
         frozen = phase == "joint" and self.s.flow_grad_every == 0 and self.s.flow_cache > 0
         if frozen:
@@ -301,5 +312,22 @@ class Trainer:
 
 
 def schedule(name: str, **overrides) -> Schedule:
-    """A named schedule with some fields replaced."""
-    return replace(SCHEDULES[name], **{k: v for k, v in overrides.items() if v is not None})
+    """A named schedule with some fields replaced; ``StreamDeblurError`` names a bad value."""
+    if name not in SCHEDULES:
+        raise StreamDeblurError(f"unknown schedule {name!r} (choose from {', '.join(SCHEDULES)})")
+    s = replace(SCHEDULES[name], **{k: v for k, v in overrides.items() if v is not None})
+    for field in ("batch", "flow_batch", "threads", "val_clips", "val_every"):
+        if getattr(s, field) < 1:
+            raise StreamDeblurError(f"{field} must be at least 1, not {getattr(s, field)}")
+    for field in ("flow_steps", "fusion_steps", "joint_steps", "workers", "cache"):
+        if getattr(s, field) < 0:
+            raise StreamDeblurError(f"{field} must not be negative, not {getattr(s, field)}")
+    for field in ("crop", "val_crop"):
+        v = getattr(s, field)
+        if v is not None and (v < 32 or v % 8):
+            raise StreamDeblurError(f"{field} {v}: must be a multiple of 8, at least 32")
+    if s.cache and s.crop > CLIP_SIZE:
+        raise StreamDeblurError(f"crop {s.crop}: larger than the cached clips ({CLIP_SIZE})")
+    if s.minutes is not None and s.minutes <= 0:
+        raise StreamDeblurError(f"minutes must be positive, not {s.minutes}")
+    return s
