@@ -47,11 +47,11 @@ def main() -> int:
         ap.error("--export needs --to (the weights file to write)")
     from streamdeblur.errors import report
 
-    return report("train", lambda: export(args) if args.export else train(args),
+    return report("train", lambda: export_weights(args) if args.export else train(args),
                   interrupted="interrupted (re-run the same command to resume)")
 
 
-def export(args: argparse.Namespace) -> int:
+def export_weights(args: argparse.Namespace) -> int:
     from streamdeblur.errors import StreamDeblurError
     from streamdeblur.models.weights import export, register
 
