@@ -7,6 +7,7 @@ to host memory (the engine returns numpy arrays, which synchronises the device).
 
 from __future__ import annotations
 
+import os
 import statistics
 import threading
 import time
@@ -25,6 +26,43 @@ DEMO_CLIP = ROOT / "data" / "car-detection.mp4"
 RESOLUTIONS = {"640x360": (640, 360), "1280x720": (1280, 720), "1920x1080": (1920, 1080)}
 
 Log = Callable[[str], None]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process on this machine (Linux ``/proc``), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds all cores of this machine spent not idle (``/proc/stat``), or None."""
+    try:
+        with open("/proc/stat") as fh:
+            ticks = [int(v) for v in fh.readline().split()[1:8]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
+
+
+def cpu_snapshot(pids: dict[str, int]) -> dict[str, float | None]:
+    """CPU seconds so far of each named process, of this one (``driver``) and of the machine."""
+    snap = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    snap["driver"] = cpu_seconds(os.getpid())
+    snap["machine"] = machine_busy_seconds()
+    return snap
+
+
+def cores_used(a: dict[str, float | None], b: dict[str, float | None], seconds: float) -> dict[str, float]:
+    """Cores each process used between two snapshots; ``other`` is the rest of the machine
+    (Ray's own processes, anything else running)."""
+    out = {k: round((b[k] - a[k]) / seconds, 3) for k in a if a[k] is not None and b.get(k) is not None}
+    if "machine" in out:
+        out["other"] = round(out["machine"] - sum(v for k, v in out.items() if k != "machine"), 3)
+    return out
 
 
 def default_model() -> str:
@@ -110,9 +148,11 @@ def pipeline_run(
     )
     pipe = Pipeline(cfg)
     pipe.start()
+    pids = pipe.local_pids()
     sub = Subscriber(endpoint, recv_hwm=100_000)
     time.sleep(0.5)
     counts = {"n": 0, "first": 0.0, "last": 0.0}
+    cpu: dict[str, dict[str, float | None]] = {}
     done = threading.Event()
     limit = frames * cameras if frames else None
 
@@ -126,7 +166,9 @@ def pipeline_run(
             counts["last"] = time.perf_counter()
             if counts["n"] == 1:
                 counts["first"] = counts["last"]
+                cpu["first"] = cpu_snapshot(pids)
             if limit and counts["n"] >= limit:
+                cpu["last"] = cpu_snapshot(pids)
                 pipe.stop_event.set()
 
     rx = threading.Thread(target=receive)
@@ -143,6 +185,7 @@ def pipeline_run(
     # start-up, model loading and the window filling up are latency, reported apart)
     steady = counts["n"] > 1 and counts["last"] > counts["first"]
     fps = (counts["n"] - 1) / (counts["last"] - counts["first"]) if steady else 0.0
+    cores = cores_used(cpu["first"], cpu["last"], counts["last"] - counts["first"]) if steady and "last" in cpu else {}
     lat = [s["latency_p50_ms"] for s in summary.values() if s["latency_p50_ms"] is not None]
     lat95 = [s["latency_p95_ms"] for s in summary.values() if s["latency_p95_ms"] is not None]
     return {
@@ -152,6 +195,7 @@ def pipeline_run(
         "latency_p50_ms": round(statistics.median(lat), 1) if lat else None,
         "latency_p95_ms": round(max(lat95), 1) if lat95 else None,
         "dropped": sum(int(s["dropped"]) for s in summary.values()),
+        "cpu_cores": cores,
     }
 
 
@@ -207,11 +251,20 @@ def full(
     base = next(r for r in speed if r["resolution"] == "640x360" and r["k"] == 2 and r["device"] == devices[0])
     n_frames = 16 if quick else 96
     threads = torch.get_num_threads()
+    # like for like: the model alone on as many frames as the pipeline gets, just before it
+    # (the short rows above are a median of 3 x 12 frames; on a shared 2-core box the speed
+    # drifts by 10-20% between minutes)
+    same = model_speed(model, RESOLUTIONS["640x360"], 2, str(base["device"]), str(base["precision"]), frames=n_frames, repeats=1)
     pipe = pipeline_run(1, model, RESOLUTIONS["640x360"], n_frames, port, threads=threads)
+    result["model_fps_same_frames"] = same["fps"]
     result["pipeline_fps"] = pipe["fps"]
     result["pipeline_first_frame_s"] = pipe["first_frame_s"]
-    result["pipeline_to_model_ratio"] = round(float(pipe["fps"]) / float(base["fps"]), 3)
-    log(f"pipeline 1 camera 640x360: {pipe['fps']} frames/s = {result['pipeline_to_model_ratio']:.2f} x model-only")
+    result["pipeline_to_model_ratio"] = round(float(pipe["fps"]) / float(same["fps"]), 3)
+    result["pipeline_cpu_cores"] = pipe["cpu_cores"]
+    log(f"model {n_frames} frames 640x360 k=2: {same['fps']} frames/s; pipeline 1 camera: {pipe['fps']} frames/s"
+        f" = {result['pipeline_to_model_ratio']:.2f} x model-only")
+    if pipe["cpu_cores"]:
+        log("  cores used in steady state: " + ", ".join(f"{k} {v:.2f}" for k, v in pipe["cpu_cores"].items()))
     # latency: cameras paced at 70% of the model's rate, so nothing queues up
     pace = round(0.7 * float(base["fps"]), 2)
     live = pipeline_run(1, model, RESOLUTIONS["640x360"], None, port, realtime_fps=pace, duration=10 if quick else 30,

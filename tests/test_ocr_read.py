@@ -66,13 +66,14 @@ def test_eval_ocr_cli_json_report_and_skips(reader, tmp_path: Path, capsys):
     lines.append("broken.jpg\t10\t10\t100\t30\tABC1234")
     (plates / "labels.txt").write_text("\n".join(lines) + "\nbad line\n")
     report = tmp_path / "report"
-    rc = ocr_main(["eval-ocr", str(plates), "--json", "--report", str(report), "--model", "none", "--device", "cpu", "--plate-format", "br"])
+    rc = ocr_main(["eval-ocr", str(plates), "--json", "--report", str(report), "--model", "none", "--device", "cpu", "--plate-format", "br",
+                   "--repeats", "2"])
     out, err = capsys.readouterr()
     assert rc == 0, err
     m = json.loads(out)
     assert {"char_acc_sharp", "char_acc_blurred", "char_acc_deblurred", "exact_sharp", "exact_blurred",
             "exact_deblurred", "gap_closed", "n"} <= m.keys()
-    assert m["n"] == 2 and m["skipped_images"] == 1 and m["bad_labels"] == 1
+    assert m["n"] == 4 and m["plates"] == 2 and m["skipped_images"] == 1 and m["bad_labels"] == 1  # 2 blur draws each
     assert "broken.jpg" in err
     assert m["char_acc_sharp"] >= 0.8 and m["exact_sharp"] >= 0.5
     # the passthrough model returns the blurred frames: same reads, nothing of the gap closed
@@ -82,7 +83,7 @@ def test_eval_ocr_cli_json_report_and_skips(reader, tmp_path: Path, capsys):
     assert "HPM9362" in md and "chart.png" in md and "crops.png" in md
     chart, grid = cv2.imread(str(report / "chart.png")), cv2.imread(str(report / "crops.png"))
     assert chart is not None and chart.shape[1] > 400 and grid is not None and grid.shape[0] > 2 * 72
-    assert json.loads((report / "metrics.json").read_text())["n"] == 2
+    assert json.loads((report / "metrics.json").read_text())["n"] == 4
 
 
 def test_eval_ocr_cli_errors(tmp_path: Path, capsys):
@@ -90,6 +91,8 @@ def test_eval_ocr_cli_errors(tmp_path: Path, capsys):
     assert "no plate labels found" in capsys.readouterr().err
     assert ocr_main(["eval-ocr", str(tmp_path), "--limit", "0"]) == 2
     assert "--limit must be at least 1" in capsys.readouterr().err
+    assert ocr_main(["eval-ocr", str(tmp_path), "--repeats", "0"]) == 2
+    assert "--repeats must be at least 1" in capsys.readouterr().err
     (tmp_path / "x.txt").write_text("gone.jpg\t1\t1\t50\t20\tAB1234\n")
     assert ocr_main(["eval-ocr", str(tmp_path), "--model", "none", "--device", "cpu"]) == 2
     assert "none of the labelled images could be read" in capsys.readouterr().err

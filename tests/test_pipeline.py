@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -172,3 +173,28 @@ def test_default_model_in_the_pipeline(ray_cluster, tmp_path: Path, endpoint: st
     assert [h.seq for h, _ in deblurred] == list(range(12)) and summary["cam"]["frames_out"] == 12
     assert all(h.model == cfg.model.name and img.shape == (64, 96, 3) for h, img in deblurred)
     assert any(not np.array_equal(img, raw[h.seq]) for h, img in deblurred)
+
+
+def test_bench_sees_each_local_actor_process(ray_cluster, clip: Path, endpoint: str):
+    """``local_pids`` names every actor's own process, so ``bench`` can say how many cores
+    each stage used; the cores of one window add up to the machine's."""
+    from pipelines.bench import cores_used, cpu_snapshot
+
+    cfg = config(endpoint, [{"id": "cam1", "url": str(clip), "realtime": False}],
+                 model={"name": "engines:SlowEngine"}, ray={"deblur_num_cpus": 1})
+    pipe = Pipeline(cfg)
+    pipe.start()
+    try:
+        pids = pipe.local_pids()
+        assert set(pids) == {"source:cam1", "deblur:0", "publisher"}
+        assert len(set(pids.values())) == 3 and os.getpid() not in pids.values()
+        before, t0 = cpu_snapshot(pids), time.perf_counter()
+        pipe.run()
+        after = cpu_snapshot(pids)
+    finally:
+        pipe.close()
+    cores = cores_used(before, after, time.perf_counter() - t0)
+    assert set(cores) == {"source:cam1", "deblur:0", "publisher", "driver", "machine", "other"}
+    assert all(v >= 0 for k, v in cores.items() if k != "other")
+    assert cores["source:cam1"] + cores["deblur:0"] + cores["publisher"] > 0  # 30 frames went through them
+    assert abs(sum(v for k, v in cores.items() if k != "machine") - cores["machine"]) < 0.01

@@ -30,6 +30,9 @@ def main() -> int:
     ap.add_argument("--fusion-steps", type=int)
     ap.add_argument("--joint-steps", type=int)
     ap.add_argument("--cache", type=int, help="render this many clips once and train on crops of them (0: on the fly)")
+    ap.add_argument("--plate-cache", type=int, help="also render this many plate-centred clips and mix them in")
+    ap.add_argument("--plate-share", type=float, help="share of training crops from the plate clips (0-1)")
+    ap.add_argument("--edge-weight", type=float, help="weight of the Laplacian edge loss term")
     ap.add_argument("--init", help="start from this checkpoint's weights")
     ap.add_argument("--batch", type=int)
     ap.add_argument("--crop", type=int, help="training crop side (a multiple of 8)")
@@ -69,7 +72,8 @@ def train(args: argparse.Namespace) -> int:
     from streamdeblur.train.loop import Trainer, schedule
 
     sched = schedule(args.schedule, minutes=args.minutes, flow_steps=args.flow_steps, fusion_steps=args.fusion_steps,
-                     joint_steps=args.joint_steps, cache=args.cache, init=args.init,
+                     joint_steps=args.joint_steps, cache=args.cache, init=args.init, plate_cache=args.plate_cache,
+                     plate_share=args.plate_share, edge_weight=args.edge_weight,
                      batch=args.batch, crop=args.crop, lr=args.lr, threads=args.threads, workers=args.workers, device=args.device)
     Trainer(sched, args.out, args.seed).run()
     return 0

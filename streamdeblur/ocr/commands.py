@@ -55,6 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--plate-width", type=int, default=128, metavar="PX", help="plates are scaled to this width (default 128)")
     e.add_argument("--strength", type=float, default=1.0, metavar="X", help="blur strength multiplier (default 1)")
     e.add_argument("--seed", type=int, default=0, help="random seed of the blur synthesis (default 0)")
+    e.add_argument("--repeats", type=int, default=1, metavar="R",
+                   help="synthesize each plate R times with different blur draws (default 1; n = plates x R)")
     _device_args(e)
     e.set_defaults(func=_eval_ocr)
 
@@ -155,7 +157,8 @@ def _eval_ocr(args: argparse.Namespace) -> int:
     from streamdeblur.ocr.evaluate import evaluate, format_table
     from streamdeblur.ocr.plates import resolve_format
 
-    for flag, value, low in (("--limit", args.limit, 1), ("--frames", args.frames, 1), ("--plate-width", args.plate_width, 16)):
+    for flag, value, low in (("--limit", args.limit, 1), ("--frames", args.frames, 1), ("--plate-width", args.plate_width, 16),
+                             ("--repeats", args.repeats, 1)):
         if value is not None and value < low:
             raise StreamDeblurError(f"{flag} must be at least {low}")
     if args.strength < 0:
@@ -177,7 +180,7 @@ def _eval_ocr(args: argparse.Namespace) -> int:
     result = evaluate(
         args.plates_dir, limit=args.limit, model=model, plate_format=fmt, held_out=args.held_out,
         n_frames=args.frames, plate_width=args.plate_width, strength=args.strength, seed=args.seed,
-        keep_crops=bool(args.report), ocr_device=args.device,
+        repeats=args.repeats, keep_crops=bool(args.report), ocr_device=args.device,
         model_dir=config.ocr.model_dir if config else None, on_skip=skipped,
     )
     metrics = result.metrics()

@@ -23,6 +23,8 @@ from streamdeblur.errors import StreamDeblurError
 from streamdeblur.ocr.plates import PlateFormat, char_accuracy, normalise
 
 CONDITIONS = ("sharp", "blurred", "deblurred")
+REPEAT_STRIDE = 100_003
+"""Seed offset between the repeats of one plate (more than any folder's plate count)."""
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
@@ -73,6 +75,7 @@ class EvalResult:
             out[f"exact_{cond}"] = round(sum(s.exact(cond) for s in self.samples) / n, 4) if n else None
         out["gap_closed"] = gap_closed(out["char_acc_sharp"], out["char_acc_blurred"], out["char_acc_deblurred"])
         out["n"] = n
+        out["plates"] = len({s.label for s in self.samples})
         out["skipped_images"] = self.skipped_images
         out["bad_labels"] = self.bad_labels
         out["model"] = self.model
@@ -161,13 +164,18 @@ def evaluate(
     plate_width: int = 128,
     strength: float = 1.0,
     seed: int = 0,
+    repeats: int = 1,
     keep_crops: bool = False,
     ocr_device: str = "auto",
     model_dir: str | None = None,
     progress: bool = True,
     on_skip: Callable[[Path, str], None] | None = None,
 ) -> EvalResult:
-    """Read every labelled plate sharp, blurred and deblurred (see the module docstring)."""
+    """Read every labelled plate sharp, blurred and deblurred (see the module docstring).
+
+    ``repeats``: synthesize each plate this many times with different blur draws (seed
+    ``seed + index + r * REPEAT_STRIDE``); with ~20 plates a set, one draw moves the
+    result by several points, and more draws make two models comparable."""
     from tqdm import tqdm
 
     from streamdeblur.models import build_engine
@@ -191,14 +199,16 @@ def evaluate(
     result = EvalResult(samples=[], bad_labels=bad, model=engine.name)
     centre = (n_frames - 1) // 2
     cache: tuple[Path, np.ndarray | None] | None = None
-    for idx, label in enumerate(tqdm(labels, desc="eval-ocr", unit="plate", disable=not progress)):
+    jobs = [(r, idx, label) for r in range(repeats) for idx, label in enumerate(labels)]
+    for r, idx, label in tqdm(jobs, desc="eval-ocr", unit="plate", disable=not progress):
         if cache is None or cache[0] != label.image:
             cache = (label.image, cv2.imread(str(label.image), cv2.IMREAD_COLOR) if label.image.is_file() else None)
         image = cache[1]
         if image is None:
-            result.skipped_images += 1
-            if on_skip:
-                on_skip(label.image, "missing or unreadable image")
+            if r == 0:  # counted once, not once per repeat
+                result.skipped_images += 1
+                if on_skip:
+                    on_skip(label.image, "missing or unreadable image")
             continue
         x, y, w, h = label.box
         s = plate_width / w
@@ -208,9 +218,10 @@ def evaluate(
         rh = _round16(max(sbox[3] * 6, 128))
         cx, cy = sbox[0] + sbox[2] / 2, sbox[1] + sbox[3] / 2
         base = np.array([[1.0, 0.0, rw / 2 - cx], [0.0, 1.0, rh / 2 - cy]])
-        clip = render_clip(scaled, (rw, rh), base, n_frames, np.random.default_rng(seed + idx), params, with_flow=False)
+        rng = np.random.default_rng(seed + idx + r * REPEAT_STRIDE)
+        clip = render_clip(scaled, (rw, rh), base, n_frames, rng, params, with_flow=False)
         t0 = time.perf_counter()
-        stream = f"eval-{idx}"
+        stream = f"eval-{r}-{idx}"
         restored = [out for frame in clip.blurred for out in engine.push(stream, frame)] + engine.flush(stream)
         result.deblur_seconds += time.perf_counter() - t0
         result.deblur_frames += n_frames
@@ -247,7 +258,8 @@ def format_table(metrics: dict) -> str:
     gap = metrics["gap_closed"]
     rows.append(f"gap closed: {'n/a (no sharp-vs-blurred gap)' if gap is None else f'{100 * gap:.1f}%'} of the character-accuracy gap")
     rows.append(
-        f"plates: {metrics['n']}, skipped images: {metrics['skipped_images']}, bad label lines: {metrics['bad_labels']}, "
+        f"plates: {metrics['plates']}, reads per condition: {metrics['n']}, skipped images: {metrics['skipped_images']}, "
+        f"bad label lines: {metrics['bad_labels']}, "
         f"model: {metrics['model']}, OCR {metrics['ocr_ms_per_crop']} ms/crop, deblur {metrics['deblur_ms_per_frame']} ms/frame"
     )
     return "\n".join(rows)

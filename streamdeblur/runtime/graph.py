@@ -112,14 +112,25 @@ class Pipeline:
             )
         ray.get([src.start.remote(0) for src in self._sources.values()])
 
-    def placement(self) -> dict[str, str]:
-        """Ray node id of every actor: ``source:<camera>``, ``deblur:<i>``, ``publisher``."""
+    def _actors(self) -> dict[str, ray.actor.ActorHandle]:
         actors = {f"source:{c}": a for c, a in self._sources.items()}
         actors.update({f"deblur:{i}": a for i, a in enumerate(self._deblur)})
         if self._publisher is not None:
             actors["publisher"] = self._publisher
-        nodes = ray.get([a.node.remote() for a in actors.values()])
-        return dict(zip(actors, nodes))
+        return actors
+
+    def placement(self) -> dict[str, str]:
+        """Ray node id of every actor: ``source:<camera>``, ``deblur:<i>``, ``publisher``."""
+        actors = self._actors()
+        return dict(zip(actors, ray.get([a.node.remote() for a in actors.values()])))
+
+    def local_pids(self) -> dict[str, int]:
+        """Process id of every actor that runs on this machine (named as in ``placement``)."""
+        here = ray.get_runtime_context().get_node_id()
+        actors = self._actors()
+        nodes = self.placement()
+        pids = ray.get([a.pid.remote() for a in actors.values()])
+        return {name: pid for (name, pid) in zip(actors, pids) if nodes[name] == here}
 
     def close(self) -> None:
         """Stop the sources, let in-flight frames reach the output, remove the actors."""

@@ -6,6 +6,9 @@ the renderer, not the network, sets the pace. The cache holds ``count`` clips re
 ``sample_clip`` as uint8 frames and float16 flow in memory-mapped files; ``CachedClips``
 draws random crops and flips from them, which yields the same batches as ``ClipDataset``.
 
+A plate cache (``plate_width`` given) holds only plate photos, each clip centred on its
+plate scaled to a surveillance-like width; ``MixedClips`` draws from several caches.
+
 When the flow network is frozen (``cpu-cached-joint``), ``add_flows`` also
 stores its consecutive flows for the first clips once, so a training step runs only the
 fusion network.
@@ -50,10 +53,15 @@ def _render(args: tuple[Path, dict, int, int]) -> int:
     if _worker_sources is None:
         _worker_sources = load_sources(held_out=False)
     arrays = _open(root, meta, "r+")
+    widths = meta.get("plate_width")
+    sources = [s for s in _worker_sources if s.box is not None] if widths else _worker_sources
     for i in range(start, stop):
         rng = np.random.default_rng([meta["seed"], i])
-        src = _worker_sources[rng.integers(len(_worker_sources))]
-        clip, _ = sample_clip(src, rng, meta["size"], meta["n_frames"])
+        src = sources[rng.integers(len(sources))]
+        if widths:
+            clip, _ = sample_clip(src, rng, meta["size"], meta["n_frames"], plate_bias=1.0, plate_width=tuple(widths))
+        else:
+            clip, _ = sample_clip(src, rng, meta["size"], meta["n_frames"])
         arrays["blurred"][i] = np.stack(clip.blurred)
         arrays["sharp"][i] = np.stack(clip.sharp)
         arrays["flow"][i] = np.stack(clip.flow).astype(np.float16)
@@ -62,9 +70,14 @@ def _render(args: tuple[Path, dict, int, int]) -> int:
     return stop - start
 
 
-def build_cache(root: Path, count: int, size: int = CLIP_SIZE, n_frames: int = 5, seed: int = 0, workers: int = 2) -> Path:
-    """Render ``count`` training clips into ``root`` (reused when it already holds the same set)."""
+def build_cache(root: Path, count: int, size: int = CLIP_SIZE, n_frames: int = 5, seed: int = 0, workers: int = 2,
+                plate_width: tuple[float, float] | None = None) -> Path:
+    """Render ``count`` training clips into ``root`` (reused when it already holds the same set).
+
+    ``plate_width`` (lo, hi): a plate cache (see the module doc)."""
     meta = {"count": count, "size": size, "n_frames": n_frames, "seed": seed, "version": 1}
+    if plate_width is not None:
+        meta["plate_width"] = [float(v) for v in plate_width]
     root.mkdir(parents=True, exist_ok=True)
     done = root / "meta.json"
     if done.is_file() and json.loads(done.read_text()) == meta:
@@ -151,3 +164,19 @@ class CachedClips(torch.utils.data.IterableDataset):
                         if k in item:
                             item[k][:, -1 - axis] *= -1
             yield {k: v.contiguous() for k, v in item.items()}
+
+
+class MixedClips(torch.utils.data.IterableDataset):
+    """Items drawn from several endless datasets, each with its probability."""
+
+    def __init__(self, parts: list[tuple[torch.utils.data.IterableDataset, float]], seed: int = 0) -> None:
+        self.parts, self.seed = parts, seed
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([self.seed, info.id if info else 0, 7])
+        its = [iter(d) for d, _ in self.parts]
+        p = np.array([w for _, w in self.parts], dtype=np.float64)
+        p /= p.sum()
+        while True:
+            yield next(its[int(rng.choice(len(its), p=p))])

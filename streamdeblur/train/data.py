@@ -41,13 +41,19 @@ def load_sources(held_out: bool = False, video_stride: int = 6, max_side: int = 
 
 
 def sample_clip(src: Source, rng: np.random.Generator, crop: int, n_frames: int, params: SynthParams | None = None,
-                plate_bias: float = 0.5) -> tuple[SynthClip, tuple[int, int, int, int] | None]:
+                plate_bias: float = 0.5, plate_width: tuple[float, float] | None = None,
+                ) -> tuple[SynthClip, tuple[int, int, int, int] | None]:
     """One random clip: rescale the source, choose a crop window (around the plate with
     probability ``plate_bias``), render ``n_frames`` with a random degradation. Also returns
-    the plate's box (x0, y0, x1, y1) in the centre frame when it is fully inside."""
+    the plate's box (x0, y0, x1, y1) in the centre frame when it is fully inside.
+
+    ``plate_width`` (lo, hi): scale a plate photo so the plate is a random width in this
+    range (pixels) instead of a random 0.3-1.0 of the photo."""
     img = src.image
     lo = 0.3 if src.box is not None else 0.6
     s = rng.uniform(lo, 1.0)
+    if plate_width is not None and src.box is not None:
+        s = min(1.0, rng.uniform(*plate_width) / max(1, src.box[2]))
     s = max(s, (crop + 16) / min(img.shape[:2]))
     scaled = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else img
     s = scaled.shape[1] / img.shape[1]

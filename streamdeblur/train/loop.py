@@ -20,9 +20,9 @@ from tqdm import tqdm
 
 from streamdeblur.errors import StreamDeblurError
 from streamdeblur.models.deblur import DeblurNet, cat_states, split_batch
-from streamdeblur.train.cache import CLIP_SIZE, CachedClips, add_flows, build_cache
+from streamdeblur.train.cache import CLIP_SIZE, CachedClips, MixedClips, add_flows, build_cache
 from streamdeblur.train.data import ClipDataset, fixed_clips, load_sources
-from streamdeblur.train.losses import charbonnier, fft_l1, psnr, sequence_flow_loss
+from streamdeblur.train.losses import charbonnier, edge_loss, fft_l1, psnr, sequence_flow_loss
 
 
 @dataclass
@@ -45,6 +45,12 @@ class Schedule:
     cache: int = 0
     """Render this many 256x256 clips once into ``<out>/../cache-<n>`` and train on random
     crops of them (``train.cache``); 0 renders every clip on the fly."""
+    plate_cache: int = 0
+    """With ``cache``: also render this many plate clips (plate photos only, each centred on
+    its plate scaled to ``plate_width`` px) into ``<out>/../cache-plates-<n>``; a training
+    crop comes from them with probability ``plate_share``."""
+    plate_share: float = 0.5
+    plate_width: tuple[float, float] = (64.0, 192.0)
     flow_cache: int = 1000
     """With ``cache`` and a frozen flow (``flow_grad_every`` 0): the joint phase computes the
     flow network's flows for this many cached clips once and trains on those clips."""
@@ -54,6 +60,8 @@ class Schedule:
     lr: float = 5e-4
     flow_lr_joint: float = 1e-4
     fft_weight: float = 0.05
+    edge_weight: float = 0.0
+    """Weight of the Laplacian edge term (``losses.edge_loss``)."""
     flow_weight: float = 0.05
     workers: int = 1
     threads: int = 1
@@ -87,6 +95,12 @@ SCHEDULES = {
     "cpu-cached-window": Schedule(flow_steps=0, fusion_steps=0, joint_steps=4000, crop=160, val_crop=256, batch=12,
                                   flow_grad_every=0, lr=5e-4, threads=2, workers=0, cache=3000, flow_cache=1000,
                                   val_clips=16, minutes=30, init="runs/cpu-cached-flow/last.pt"),
+    # continue cpu-cached with the restoration network on single frames, half of the crops
+    # from plate clips at surveillance-like plate widths, plus an edge term (what OCR needs)
+    "cpu-plates": Schedule(flow_steps=0, fusion_steps=10000, joint_steps=0, crop=160, val_crop=256, batch=12,
+                           flow_grad_every=0, lr=5e-4, edge_weight=0.05, threads=2, workers=0, cache=3000,
+                           plate_cache=1500, plate_share=0.5, val_clips=16, val_every=1000, minutes=40,
+                           init="runs/cpu-cached/last.pt"),
     # one H100/H200-class GPU with AMP
     "gpu": Schedule(flow_steps=20000, joint_steps=100000, batch=32, flow_batch=16, flow_grad_every=1, crop=256, workers=8, threads=4, device="cuda", amp=True, val_every=2000, val_clips=128),
 }
@@ -119,6 +133,9 @@ def _lr(step: int, progress: float, peak: float, warmup: int = 30) -> float:
 class Trainer:
     def __init__(self, sched: Schedule, out: Path, seed: int = 0) -> None:
         self.s, self.out, self.seed = sched, out, seed
+        resume = (out / "last.pt").is_file()
+        if not resume and sched.init and not Path(sched.init).is_file():
+            raise StreamDeblurError(f"init checkpoint {sched.init} not found (train the schedule it continues first)")
         out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(seed)
         random.seed(seed)
@@ -130,11 +147,9 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(enabled=sched.amp and self.device.type == "cuda")
         self.log_path = out / "log.jsonl"
         self.elapsed = 0.0
-        if (out / "last.pt").is_file():
+        if resume:
             self._load(out / "last.pt")
         elif sched.init:
-            if not Path(sched.init).is_file():
-                raise StreamDeblurError(f"init checkpoint {sched.init} not found (train the schedule it continues first)")
             ck = torch.load(sched.init, map_location=self.device, weights_only=False)
             self.model.load_state_dict(ck["model"] if "model" in ck else ck["state_dict"])
             print(f"initialised from {sched.init}")
@@ -202,6 +217,8 @@ class Trainer:
         target = sharp[:, centre]
         rec = charbonnier(out.float(), target)
         loss = rec + self.s.fft_weight * fft_l1(out, target)
+        if self.s.edge_weight:
+            loss = loss + self.s.edge_weight * edge_loss(out, target)
         row = {"rec": rec, "psnr": psnr(out.detach().float(), target)}
         if pair_iters and pair_iters[0][0].requires_grad:
             lo = min([centre, *[centre + o for o in offsets]])
@@ -236,12 +253,19 @@ class Trainer:
         seed = self.seed * 1000 + self.step + PHASES.index(phase) * 7919
         if not self.s.cache:
             return ClipDataset(self.s.crop, 5, seed=seed)
-        root = build_cache(self.out.parent / f"cache-{self.s.cache}", self.s.cache, seed=self.seed, workers=max(2, self.s.workers))
+        workers = max(2, self.s.workers)
+        roots = [(build_cache(self.out.parent / f"cache-{self.s.cache}", self.s.cache, seed=self.seed, workers=workers),
+                  1.0 - (self.s.plate_share if self.s.plate_cache else 0.0))]
+        if self.s.plate_cache:
+            roots.append((build_cache(self.out.parent / f"cache-plates-{self.s.plate_cache}", self.s.plate_cache, seed=self.seed,
+                                      workers=workers, plate_width=self.s.plate_width), self.s.plate_share))
         frozen = phase == "joint" and self.s.flow_grad_every == 0 and self.s.flow_cache > 0
         if frozen:
             tag = str(sum(float(p.detach().double().sum()) for p in self.model.flow.parameters()))  # which flow weights
-            add_flows(root, self.model, self.s.flow_cache, tag=tag)
-        return CachedClips(root, self.s.crop, seed=seed, with_pred=frozen)
+            for root, _ in roots:
+                add_flows(root, self.model, self.s.flow_cache, tag=tag)
+        parts = [(CachedClips(root, self.s.crop, seed=seed + n, with_pred=frozen), w) for n, (root, w) in enumerate(roots)]
+        return parts[0][0] if len(parts) == 1 else MixedClips(parts, seed=seed)
 
     def run(self) -> None:
         s = self.s
@@ -328,6 +352,8 @@ def schedule(name: str, **overrides) -> Schedule:
             raise StreamDeblurError(f"{field} {v}: must be a multiple of 8, at least 32")
     if s.cache and s.crop > CLIP_SIZE:
         raise StreamDeblurError(f"crop {s.crop}: larger than the cached clips ({CLIP_SIZE})")
+    if not 0.0 <= s.plate_share <= 1.0 or s.plate_cache < 0:
+        raise StreamDeblurError(f"plate_share must be in [0, 1] and plate_cache not negative, not {s.plate_share} / {s.plate_cache}")
     if s.minutes is not None and s.minutes <= 0:
         raise StreamDeblurError(f"minutes must be positive, not {s.minutes}")
     return s

@@ -1,4 +1,4 @@
-"""Training losses: Charbonnier (robust L1), a frequency term, RAFT's sequence flow loss."""
+"""Training losses: Charbonnier (robust L1), frequency and edge terms, RAFT's sequence flow loss."""
 
 from __future__ import annotations
 
@@ -18,6 +18,21 @@ def fft_l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     fx = torch.fft.rfft2(x.float(), norm="ortho")
     fy = torch.fft.rfft2(y.float(), norm="ortho")
     return (torch.view_as_real(fx) - torch.view_as_real(fy)).abs().mean()
+
+
+_LAPLACE = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+
+
+def laplacian(x: torch.Tensor) -> torch.Tensor:
+    """Per-channel 3x3 Laplacian (replicated borders) of Bx3xHxW images."""
+    k = _LAPLACE.to(x.device, x.dtype).expand(x.shape[1], 1, 3, 3)
+    return torch.nn.functional.conv2d(torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate"), k, groups=x.shape[1])
+
+
+def edge_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Charbonnier distance of the Laplacians (MPRNet's edge loss, Zamir et al. 2021): it
+    weights the strokes and borders that a reader of text needs over flat areas."""
+    return charbonnier(laplacian(x.float()), laplacian(y.float()))
 
 
 def sequence_flow_loss(preds: list[torch.Tensor], target: torch.Tensor, gamma: float = 0.8, max_flow: float = 200.0) -> tuple[torch.Tensor, torch.Tensor]:
