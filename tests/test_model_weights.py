@@ -85,3 +85,23 @@ def test_shipped_model_restores_a_synthesized_blurred_clip() -> None:
         gains1.append(_psnr(out1[2], clip.sharp[2]) - base)
     assert np.mean(gains) > 1.0, gains
     assert np.mean(gains1) > 0.5, gains1
+
+
+def test_export_can_take_the_flow_from_another_checkpoint(tmp_path: Path) -> None:
+    """``export(..., flow_from=B)``: the restoration network of A, the flow network of B."""
+    from streamdeblur.models.deblur import DeblurNet
+
+    def checkpoint(seed: int, path: Path) -> dict:
+        torch.manual_seed(seed)
+        net = DeblurNet()
+        for p in net.fusion.parameters():  # the output layer starts at zero: make every tensor differ
+            torch.nn.init.normal_(p)
+        torch.save({"model": net.state_dict(), "phase": "joint", "step": seed, "config": net.config()}, path)
+        return net.state_dict()
+
+    a, b = checkpoint(1, tmp_path / "a.pt"), checkpoint(2, tmp_path / "b.pt")
+    info = W.export(tmp_path / "a.pt", tmp_path / "w.pt", flow_from=tmp_path / "b.pt")
+    state = W.read_checkpoint(tmp_path / "w.pt")["state_dict"]
+    assert info["meta"]["flow_from"]["step"] == 2
+    assert all(torch.equal(state[k], b[k]) and not torch.equal(state[k], a[k]) for k in a if k.startswith("flow.") and a[k].is_floating_point() and a[k].numel() > 1)
+    assert all(torch.equal(state[k], a[k]) and not torch.equal(state[k], b[k]) for k in a if k.startswith("fusion."))

@@ -98,14 +98,25 @@ def load_model(name: str, weights: str | None = None, flow: str | None = None, f
     return model.eval(), dict(ck.get("meta", {}), file=str(path))
 
 
-def export(checkpoint: Path, out: Path, note: str = "") -> dict:
-    """Write the model of a training checkpoint (``last.pt``) as a shipped weights file."""
+def export(checkpoint: Path, out: Path, note: str = "", flow_from: Path | None = None) -> dict:
+    """Write the model of a training checkpoint (``last.pt``) as a shipped weights file.
+
+    ``flow_from``: take the flow network's weights from this other training checkpoint (of
+    the same architecture), e.g. a flow trained on its own after the restoration network."""
     import torch
 
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
     meta = {"phase": ck["phase"], "step": ck["step"], "train_seconds": round(ck.get("elapsed", 0.0)), "schedule": ck.get("schedule"), "note": note}
+    state = dict(ck["model"])
+    if flow_from is not None:
+        other = torch.load(flow_from, map_location="cpu", weights_only=False)
+        if other["config"]["flow_arch"] != ck["config"]["flow_arch"]:
+            raise StreamDeblurError(f"{flow_from}: its flow is {other['config']['flow_arch']}, not {ck['config']['flow_arch']}")
+        state.update({k: v for k, v in other["model"].items() if k.startswith("flow.")})
+        meta["flow_from"] = {"checkpoint": str(flow_from), "phase": other["phase"], "step": other["step"],
+                             "train_seconds": round(other.get("elapsed", 0.0))}
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": FORMAT, "config": ck["config"], "state_dict": ck["model"], "meta": meta}, out)
+    torch.save({"format": FORMAT, "config": ck["config"], "state_dict": state, "meta": meta}, out)
     return {"bytes": out.stat().st_size, "sha256": sha256(out), "meta": meta}
 
 
