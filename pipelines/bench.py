@@ -251,20 +251,37 @@ def full(
     base = next(r for r in speed if r["resolution"] == "640x360" and r["k"] == 2 and r["device"] == devices[0])
     n_frames = 16 if quick else 96
     threads = torch.get_num_threads()
-    # like for like: the model alone on as many frames as the pipeline gets, just before it
-    # (the short rows above are a median of 3 x 12 frames; on a shared 2-core box the speed
-    # drifts by 10-20% between minutes)
-    same = model_speed(model, RESOLUTIONS["640x360"], 2, str(base["device"]), str(base["precision"]), frames=n_frames, repeats=1)
-    pipe = pipeline_run(1, model, RESOLUTIONS["640x360"], n_frames, port, threads=threads)
-    result["model_fps_same_frames"] = same["fps"]
+    # like for like: the model alone on as many frames as the pipeline gets, measured just
+    # before and just after each pipeline run (on a shared 2-core box the speed drifts by
+    # 10-40% between minutes, more than the effect measured); the ratio of each run is to
+    # the mean of the two model runs around it, and the median of the runs is reported
+    pairs = 1 if quick else 3
+
+    def alone() -> float:
+        return float(model_speed(model, RESOLUTIONS["640x360"], 2, str(base["device"]), str(base["precision"]),
+                                 frames=n_frames, repeats=1)["fps"])
+
+    solo = [alone()]
+    runs = []
+    for _ in range(pairs):
+        runs.append(pipeline_run(1, model, RESOLUTIONS["640x360"], n_frames, port, threads=threads))
+        solo.append(alone())
+    ratios = [float(r["fps"]) / ((a + b) / 2) for r, a, b in zip(runs, solo, solo[1:])]
+    mid = sorted(range(pairs), key=lambda i: ratios[i])[pairs // 2]
+    pipe = runs[mid]
+    result["model_fps_same_frames"] = round(statistics.median(solo), 2)
+    result["model_fps_same_frames_runs"] = solo
     result["pipeline_fps"] = pipe["fps"]
+    result["pipeline_fps_runs"] = [r["fps"] for r in runs]
     result["pipeline_first_frame_s"] = pipe["first_frame_s"]
-    result["pipeline_to_model_ratio"] = round(float(pipe["fps"]) / float(same["fps"]), 3)
+    result["pipeline_to_model_ratio"] = round(ratios[mid], 3)
+    result["pipeline_to_model_ratios"] = [round(r, 3) for r in ratios]
     result["pipeline_cpu_cores"] = pipe["cpu_cores"]
-    log(f"model {n_frames} frames 640x360 k=2: {same['fps']} frames/s; pipeline 1 camera: {pipe['fps']} frames/s"
-        f" = {result['pipeline_to_model_ratio']:.2f} x model-only")
+    log(f"model {n_frames} frames 640x360 k=2 around each pipeline run: {', '.join(map(str, solo))} frames/s; "
+        f"pipeline 1 camera: {', '.join(str(r['fps']) for r in runs)} frames/s = "
+        f"{', '.join(f'{r:.2f}' for r in ratios)} x model-only (median {ratios[mid]:.2f})")
     if pipe["cpu_cores"]:
-        log("  cores used in steady state: " + ", ".join(f"{k} {v:.2f}" for k, v in pipe["cpu_cores"].items()))
+        log("  cores used in steady state (median run): " + ", ".join(f"{k} {v:.2f}" for k, v in pipe["cpu_cores"].items()))
     # latency: cameras paced at 70% of the model's rate, so nothing queues up
     pace = round(0.7 * float(base["fps"]), 2)
     live = pipeline_run(1, model, RESOLUTIONS["640x360"], None, port, realtime_fps=pace, duration=10 if quick else 30,

@@ -122,3 +122,34 @@ def test_edge_loss_sees_blur_that_the_mean_hides() -> None:
     shifted = sharp + (blurred - sharp).abs().mean()
     assert edge_loss(sharp, sharp) < 1e-2
     assert edge_loss(blurred, sharp) > 5 * edge_loss(shifted, sharp)
+
+
+def test_a_deeper_network_starts_from_the_smaller_ones_function(tmp_path) -> None:
+    """``fusion_blocks``: the blocks that the init checkpoint lacks start as the identity,
+    so the grown network restores exactly what the smaller one did, and then trains; a
+    checkpoint that does not fit is refused."""
+    import pytest
+
+    from streamdeblur.errors import StreamDeblurError
+    from streamdeblur.models.deblur import DeblurNet
+    from streamdeblur.models.fusion import FusionSpec, grow
+
+    torch.manual_seed(0)
+    small = DeblurNet(flow_scale=0.5).eval()
+    for p in small.fusion.parameters():  # a trained-looking network: nothing zero
+        torch.nn.init.normal_(p, std=0.05)
+    torch.save({"model": small.state_dict()}, tmp_path / "small.pt")
+    sched = Schedule(flow_steps=0, fusion_steps=2, joint_steps=0, crop=64, batch=1, val_clips=1, val_every=100, threads=1,
+                     workers=0, init=str(tmp_path / "small.pt"), fusion_blocks=(2, 4))
+    trainer = Trainer(sched, tmp_path / "run")
+    big = trainer.model.eval()
+    assert len(big.fusion.down2) == 2 + 4 and len(big.fusion.down1) == 2 + 2
+    clip = torch.rand(1, 5, 3, 64, 96)
+    with torch.no_grad():
+        assert torch.equal(small(clip, 2, [-2, -1, 1, 2])[0], big(clip, 2, [-2, -1, 1, 2])[0])
+    trainer.run()
+    ck = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert ck["config"]["fusion"]["blocks"] == (2, 4)
+    assert ck["model"]["fusion.down2.5.body.2.weight"].abs().sum() > 0, "the new block did not train"
+    with pytest.raises(StreamDeblurError, match="does not fit"):
+        grow(DeblurNet(fusion=FusionSpec(widths=(16, 32, 64)), flow_scale=0.5), small.state_dict())

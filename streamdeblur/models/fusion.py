@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from streamdeblur.errors import StreamDeblurError
 from streamdeblur.models.warp import warp
 
 
@@ -105,6 +106,25 @@ class FusionNet(nn.Module):
         d2 = self.dec2(e2 + self.up2(F.interpolate(e3, size=e2.shape[-2:], mode="bilinear", align_corners=False)))
         d1 = self.dec1(e1 + self.up1(F.interpolate(d2, size=e1.shape[-2:], mode="bilinear", align_corners=False)))
         return F.pixel_shuffle(self.out(d1), 2)
+
+
+def grow(model: nn.Module, state: dict[str, torch.Tensor]) -> int:
+    """Load ``state`` (a model with fewer residual blocks, or the same) into ``model``; each
+    residual block that ``state`` lacks starts as the identity (its last convolution zeroed),
+    so the grown network computes what the smaller one did. Returns the number of new blocks."""
+    own = model.state_dict()
+    blocks = {name: m for name, m in model.named_modules() if isinstance(m, ResBlock)}
+    missing = [k for k in own if k not in state]
+    new = {k.rsplit(".body.", 1)[0] for k in missing}
+    stray = [k for k in state if k not in own or state[k].shape != own[k].shape]
+    stray += [k for k in missing if k.rsplit(".body.", 1)[0] not in blocks]
+    if stray:
+        raise StreamDeblurError(f"checkpoint does not fit the network ({len(stray)} tensors differ, e.g. {stray[0]})")
+    model.load_state_dict(state, strict=False)
+    for name in new:
+        nn.init.zeros_(blocks[name].body[2].weight)
+        nn.init.zeros_(blocks[name].body[2].bias)
+    return len(new)
 
 
 def build_fusion(spec: FusionSpec | None = None) -> FusionNet:

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from streamdeblur.errors import StreamDeblurError
 from streamdeblur.models.deblur import DeblurNet, cat_states, split_batch
+from streamdeblur.models.fusion import FusionSpec, grow
 from streamdeblur.train.cache import CLIP_SIZE, CachedClips, MixedClips, add_flows, build_cache
 from streamdeblur.train.data import ClipDataset, fixed_clips, load_sources
 from streamdeblur.train.losses import charbonnier, edge_loss, fft_l1, psnr, sequence_flow_loss
@@ -56,6 +57,9 @@ class Schedule:
     flow network's flows for this many cached clips once and trains on those clips."""
     init: str | None = None
     """Start from this checkpoint's weights (a training ``last.pt`` or shipped weights)."""
+    fusion_blocks: tuple[int, int] | None = None
+    """Residual blocks of the restoration network at 1/4 and 1/8 (default ``FusionSpec``'s);
+    blocks that ``init`` lacks start as the identity (``fusion.grow``)."""
     lr_flow: float = 4e-4
     lr: float = 5e-4
     flow_lr_joint: float = 1e-4
@@ -101,8 +105,15 @@ SCHEDULES = {
                            flow_grad_every=0, lr=5e-4, edge_weight=0.05, threads=2, workers=0, cache=3000,
                            plate_cache=1500, plate_share=0.5, val_clips=16, val_every=1000, minutes=40,
                            init="runs/cpu-cached/last.pt"),
+    # cpu-plates with a deeper restoration network (blocks (2, 6) instead of (1, 2)): the new
+    # blocks start as the identity, so training starts from the shipped function
+    "cpu-deep": Schedule(flow_steps=0, fusion_steps=10000, joint_steps=0, crop=160, val_crop=256, batch=12,
+                         flow_grad_every=0, lr=5e-4, edge_weight=0.05, threads=2, workers=0, cache=3000,
+                         plate_cache=1500, plate_share=0.5, val_clips=16, val_every=1000, minutes=55,
+                         init="runs/cpu-plates/last.pt", fusion_blocks=(2, 6)),
     # one H100/H200-class GPU with AMP
-    "gpu": Schedule(flow_steps=20000, joint_steps=100000, batch=32, flow_batch=16, flow_grad_every=1, crop=256, workers=8, threads=4, device="cuda", amp=True, val_every=2000, val_clips=128),
+    "gpu": Schedule(flow_steps=20000, joint_steps=100000, batch=32, flow_batch=16, flow_grad_every=1, crop=256, workers=8, threads=4,
+                    device="cuda", amp=True, val_every=2000, val_clips=128, fusion_blocks=(2, 6)),
 }
 
 PHASES = ("flow", "fusion", "joint")
@@ -141,7 +152,8 @@ class Trainer:
         random.seed(seed)
         np.random.seed(seed)
         self.device = torch.device(sched.device)
-        self.model = DeblurNet(flow_scale=0.5).to(self.device)
+        spec = FusionSpec() if sched.fusion_blocks is None else FusionSpec(blocks=tuple(sched.fusion_blocks))
+        self.model = DeblurNet(fusion=spec, flow_scale=0.5).to(self.device)
         self.phase, self.step = "flow", 0
         self.opt = self._optimiser()
         self.scaler = torch.amp.GradScaler(enabled=sched.amp and self.device.type == "cuda")
@@ -151,8 +163,8 @@ class Trainer:
             self._load(out / "last.pt")
         elif sched.init:
             ck = torch.load(sched.init, map_location=self.device, weights_only=False)
-            self.model.load_state_dict(ck["model"] if "model" in ck else ck["state_dict"])
-            print(f"initialised from {sched.init}")
+            added = grow(self.model, ck["model"] if "model" in ck else ck["state_dict"])
+            print(f"initialised from {sched.init}" + (f" ({added} new residual blocks start as the identity)" if added else ""))
 
     def _optimiser(self) -> torch.optim.Optimizer:
         if self.phase == "flow":
