@@ -55,13 +55,11 @@ def _render(args: tuple[Path, dict, int, int]) -> int:
     arrays = _open(root, meta, "r+")
     widths = meta.get("plate_width")
     sources = [s for s in _worker_sources if s.box is not None] if widths else _worker_sources
+    plates = {"plate_bias": 1.0, "plate_width": tuple(widths)} if widths else {}
     for i in range(start, stop):
         rng = np.random.default_rng([meta["seed"], i])
         src = sources[rng.integers(len(sources))]
-        if widths:
-            clip, _ = sample_clip(src, rng, meta["size"], meta["n_frames"], plate_bias=1.0, plate_width=tuple(widths))
-        else:
-            clip, _ = sample_clip(src, rng, meta["size"], meta["n_frames"])
+        clip, _ = sample_clip(src, rng, meta["size"], meta["n_frames"], **plates)
         arrays["blurred"][i] = np.stack(clip.blurred)
         arrays["sharp"][i] = np.stack(clip.sharp)
         arrays["flow"][i] = np.stack(clip.flow).astype(np.float16)

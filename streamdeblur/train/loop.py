@@ -105,16 +105,13 @@ SCHEDULES = {
                            flow_grad_every=0, lr=5e-4, edge_weight=0.05, threads=2, workers=0, cache=3000,
                            plate_cache=1500, plate_share=0.5, val_clips=16, val_every=1000, minutes=40,
                            init="runs/cpu-cached/last.pt"),
-    # cpu-plates with a deeper restoration network (blocks (2, 6) instead of (1, 2)): the new
-    # blocks start as the identity, so training starts from the shipped function
-    "cpu-deep": Schedule(flow_steps=0, fusion_steps=10000, joint_steps=0, crop=160, val_crop=256, batch=12,
-                         flow_grad_every=0, lr=5e-4, edge_weight=0.05, threads=2, workers=0, cache=3000,
-                         plate_cache=1500, plate_share=0.5, val_clips=16, val_every=1000, minutes=55,
-                         init="runs/cpu-plates/last.pt", fusion_blocks=(2, 6)),
     # one H100/H200-class GPU with AMP
     "gpu": Schedule(flow_steps=20000, joint_steps=100000, batch=32, flow_batch=16, flow_grad_every=1, crop=256, workers=8, threads=4,
                     device="cuda", amp=True, val_every=2000, val_clips=128, fusion_blocks=(2, 6)),
 }
+# cpu-plates with a deeper restoration network (blocks (2, 6) instead of (1, 2)): the new
+# blocks start as the identity, so training starts from the shipped function
+SCHEDULES["cpu-deep"] = replace(SCHEDULES["cpu-plates"], minutes=55, init="runs/cpu-plates/last.pt", fusion_blocks=(2, 6))
 
 PHASES = ("flow", "fusion", "joint")
 
