@@ -105,3 +105,21 @@ def test_export_can_take_the_flow_from_another_checkpoint(tmp_path: Path) -> Non
     assert info["meta"]["flow_from"]["step"] == 2
     assert all(torch.equal(state[k], b[k]) and not torch.equal(state[k], a[k]) for k in a if k.startswith("flow.") and a[k].is_floating_point() and a[k].numel() > 1)
     assert all(torch.equal(state[k], a[k]) and not torch.equal(state[k], b[k]) for k in a if k.startswith("fusion."))
+
+
+def test_register_keeps_the_description_unless_a_new_one_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Re-exporting weights under a registered name without ``--note`` must not wipe its text."""
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    shutil.copy(W.WEIGHTS_DIR / "weights.json", folder / "weights.json")
+    entry = W.registry()["raft-fusion-small"]
+    shutil.copy(entry.path, folder / "new.pt")
+    monkeypatch.setattr(W, "WEIGHTS_DIR", folder)
+    monkeypatch.setattr(W, "REGISTRY_FILE", folder / "weights.json")
+    assert entry.description
+    kept = W.register("raft-fusion-small", folder / "new.pt")
+    assert kept.description == entry.description and kept.file == "new.pt"
+    assert W.registry()["raft-fusion-small"].description == entry.description
+    assert W.register("raft-fusion-small", folder / "new.pt", "retrained").description == "retrained"
+    assert W.register("other", folder / "new.pt").description == ""
+    assert set(W.registry()) >= {"raft-fusion-small", "other"}

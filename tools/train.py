@@ -45,7 +45,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--export", type=Path, help="training checkpoint to export as shipped weights")
     ap.add_argument("--to", type=Path, help="where --export writes")
-    ap.add_argument("--note", default="", help="free text stored in the exported metadata")
+    ap.add_argument("--note", help="free text stored in the exported metadata (and, with --name, the registry's description; without it an existing description is kept)")
     ap.add_argument("--flow-from", type=Path, help="with --export: the flow network's weights from this other checkpoint")
     ap.add_argument("--name", help="with --export into streamdeblur/weights: register under this model name")
     args = ap.parse_args()
@@ -64,7 +64,7 @@ def export_weights(args: argparse.Namespace) -> int:
     for ck in (args.export, args.flow_from):
         if ck is not None and not ck.is_file():
             raise StreamDeblurError(f"checkpoint {ck} not found")
-    info = export(args.export, args.to, note=args.note, flow_from=args.flow_from)
+    info = export(args.export, args.to, note=args.note or "", flow_from=args.flow_from)
     print(f"wrote {args.to} ({info['bytes']} bytes, sha256 {info['sha256']})")
     if args.name:
         entry = register(args.name, args.to, args.note)

@@ -73,9 +73,9 @@ class DeblurEngine:
         model.flow_scale = cfg.flow_scale
         self.model = model.to(dev).eval()
         self._dev = dev
-        self._cl = dev.type == "cuda"
-        if self._cl:
-            self.model.to(memory_format=torch.channels_last)
+        # channels_last on every device: oneDNN's CPU convolutions are faster in NHWC too
+        # (interleaved A/B at 640x360, k=2, 2 threads: 3.76 vs 3.50 frames/s, outputs within 1/255)
+        self.model.to(memory_format=torch.channels_last)
         if cfg.compile:
             self.model.fusion.restore = torch.compile(self.model.fusion.restore, dynamic=True)
         self.k = cfg.window
@@ -127,7 +127,7 @@ class DeblurEngine:
         ph, pw = -(-h // MULTIPLE) * MULTIPLE, -(-w // MULTIPLE) * MULTIPLE
         if (ph, pw) != (h, w):
             x = F.pad(x, (0, pw - w, 0, ph - h), mode="replicate")
-        return x.contiguous(memory_format=torch.channels_last) if self._cl else x
+        return x.contiguous(memory_format=torch.channels_last)
 
     def _round(self, items: list[tuple[str, np.ndarray]]) -> list[tuple[str, np.ndarray]]:
         """One frame per stream at most."""

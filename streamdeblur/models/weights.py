@@ -120,8 +120,9 @@ def export(checkpoint: Path, out: Path, note: str = "", flow_from: Path | None =
     return {"bytes": out.stat().st_size, "sha256": sha256(out), "meta": meta}
 
 
-def register(name: str, path: Path, description: str = "") -> WeightsEntry:
-    """Add or update ``name`` in the registry for a file inside the weights folder."""
+def register(name: str, path: Path, description: str | None = None) -> WeightsEntry:
+    """Add or update ``name`` in the registry for a file inside the weights folder;
+    ``description=None`` keeps an existing entry's description."""
     import torch
 
     path = Path(path).resolve()
@@ -129,7 +130,10 @@ def register(name: str, path: Path, description: str = "") -> WeightsEntry:
         raise StreamDeblurError(f"{path} is not in {WEIGHTS_DIR} (write --to inside it to register a name)")
     ck = torch.load(path, map_location="cpu", weights_only=True)
     data = json.loads(REGISTRY_FILE.read_text(encoding="utf-8")) if REGISTRY_FILE.is_file() else {"models": {}}
+    models = data.setdefault("models", {})
+    if description is None:
+        description = models.get(name, {}).get("description", "")
     entry = {"file": path.name, "sha256": sha256(path), "flow": ck["config"]["flow_arch"], "description": description}
-    data.setdefault("models", {})[name] = entry
+    models[name] = entry
     REGISTRY_FILE.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return WeightsEntry(name=name, **entry)
