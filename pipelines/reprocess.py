@@ -134,8 +134,10 @@ def run_batch(
     started = cluster.connect(ray_cfg, address)
     try:
         n = min(ray_cfg.deblur_actors, len(jobs))
+        cpus, gpus = cluster.deblur_share(ray_cfg, model)
+        model = model.model_copy(update={"threads": model.threads or max(1, int(cpus))})
         cls = ray.remote(ReprocessWorker).options(
-            num_cpus=ray_cfg.deblur_num_cpus, num_gpus=ray_cfg.deblur_num_gpus,
+            num_cpus=cpus, num_gpus=gpus,
             resources=dict(ray_cfg.deblur_resources), max_concurrency=2,
         )
         workers = [cls.remote(model) for _ in range(n)]

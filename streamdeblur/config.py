@@ -170,9 +170,12 @@ class RayConfig(_Section):
     num_cpus: int | None = Field(default=None, ge=1)
     """CPUs of the local Ray (ignored when joining a cluster)."""
     deblur_actors: int = Field(default=1, ge=1)
-    deblur_num_cpus: float = Field(default=1.0, ge=0)
-    deblur_num_gpus: float = Field(default=0.0, ge=0)
-    """GPUs per deblur actor: 1 places each on a GPU node (and gives it the GPU)."""
+    deblur_num_cpus: float | None = Field(default=None, ge=0)
+    """CPUs per deblur actor, also its model's threads on a CPU. None: 1 for an actor with a
+    GPU; otherwise the cluster's CPUs shared among the deblur actors (at most one node's)."""
+    deblur_num_gpus: float | None = Field(default=None, ge=0)
+    """GPUs per deblur actor: 1 places each on a GPU node (and gives it the GPU). None: 1 when
+    the cluster has a GPU and ``model.device`` is not ``cpu``, else 0."""
     deblur_resources: dict[str, float] = Field(default_factory=dict)
     """Custom Ray resources per deblur actor (e.g. pin them to a kind of node)."""
 

@@ -60,7 +60,7 @@ def test_actors_spread_over_two_nodes_and_every_frame_arrives(two_nodes: tuple[s
         f"  - {{id: north, url: {a}, realtime: false, resources: {{site_a: 1}}}}\n"
         f"  - {{id: south, url: {b}, realtime: false, resources: {{site_b: 1}}}}\n"
         f"model: {{name: 'engines:SlowEngine'}}\n"
-        f"ray: {{deblur_actors: 2, deblur_num_cpus: 1}}\n"
+        f"ray: {{deblur_actors: 2}}\n"
         f"output: {{endpoint: 'pub+bind:tcp://127.0.0.1:{free_port()}'}}\n"
         f"dashboard: {{enabled: false}}\n"
     )

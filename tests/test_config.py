@@ -109,3 +109,25 @@ def test_yaml_is_loaded_safely(tmp_path: Path):
     with pytest.raises(ConfigError, match="invalid YAML at line 1"):
         load_config(path)
     assert not marker.exists()
+
+
+def test_deblur_actor_share_of_the_cluster():
+    """Left out, ``ray.deblur_num_cpus`` / ``deblur_num_gpus`` follow the cluster's resources."""
+    from streamdeblur.config import ModelConfig, RayConfig
+    from streamdeblur.runtime.cluster import deblur_share
+
+    cpu_box = [{"CPU": 2.0, "memory": 1e9}]
+    assert deblur_share(RayConfig(), ModelConfig(), nodes=cpu_box) == (2.0, 0.0)
+    assert deblur_share(RayConfig(deblur_actors=2), ModelConfig(), nodes=cpu_box) == (1.0, 0.0)
+    assert deblur_share(RayConfig(deblur_actors=4), ModelConfig(), nodes=cpu_box) == (1.0, 0.0)
+    # at most one node's CPUs (an actor lives on one node)
+    assert deblur_share(RayConfig(), ModelConfig(), nodes=[{"CPU": 8.0}, {"CPU": 4.0}]) == (8.0, 0.0)
+    assert deblur_share(RayConfig(deblur_actors=3), ModelConfig(), nodes=[{"CPU": 8.0}, {"CPU": 4.0}]) == (4.0, 0.0)
+    # the OCR consumer next to the pipeline keeps a core (its own process, outside Ray)
+    assert deblur_share(RayConfig(), ModelConfig(), busy=1.0, nodes=cpu_box) == (1.0, 0.0)
+    assert deblur_share(RayConfig(), ModelConfig(), busy=1.0, nodes=[{"CPU": 8.0}]) == (7.0, 0.0)
+    gpu_box = [{"CPU": 16.0, "GPU": 1.0}]
+    assert deblur_share(RayConfig(), ModelConfig(), nodes=gpu_box) == (1.0, 1.0)
+    assert deblur_share(RayConfig(), ModelConfig(device="cpu"), nodes=gpu_box) == (16.0, 0.0)
+    # set values win
+    assert deblur_share(RayConfig(deblur_num_cpus=3, deblur_num_gpus=0.5), ModelConfig(), nodes=gpu_box) == (3.0, 0.5)

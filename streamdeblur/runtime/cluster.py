@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from streamdeblur.config import RayConfig
+from streamdeblur.config import ModelConfig, RayConfig
 from streamdeblur.errors import StreamDeblurError
 
 # No usage-stats reporting, no dashboard downloads, quiet workers.
@@ -41,3 +41,25 @@ def disconnect(started: bool) -> None:
 
     if started and ray.is_initialized():
         ray.shutdown()
+
+
+
+def deblur_share(cfg: RayConfig, model: ModelConfig, busy: float = 0.0, nodes: list[dict[str, float]] | None = None) -> tuple[float, float]:
+    """(CPUs, GPUs) to reserve per deblur actor: the configured values, or for ``None`` the
+    defaults ``RayConfig`` documents. ``busy``: CPUs that work outside Ray takes on this
+    machine (the OCR consumer started next to the pipeline): a CPU model's threads must not
+    share cores with it (its OpenMP threads wait on each other: 10x slower, measured).
+    ``nodes``: each live node's resources (default: the connected cluster's)."""
+    if nodes is None:
+        import ray
+
+        nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    gpus = cfg.deblur_num_gpus
+    if gpus is None:
+        gpus = 1.0 if model.device != "cpu" and any(r.get("GPU", 0) >= 1 for r in nodes) else 0.0
+    cpus = cfg.deblur_num_cpus
+    if cpus is None:
+        node_cpus = [r.get("CPU", 0.0) for r in nodes] or [1.0]
+        free = min(max(node_cpus), sum(node_cpus) - busy)
+        cpus = 1.0 if gpus > 0 else float(max(1, min(free, (sum(node_cpus) - busy) // cfg.deblur_actors)))
+    return cpus, gpus

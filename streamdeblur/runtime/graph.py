@@ -92,12 +92,11 @@ class Pipeline:
         if error:
             raise StreamDeblurError(error)
         if cfg.model.name != "none":
+            cpus, gpus = cluster.deblur_share(cfg.ray, cfg.model, busy=1.0 if cfg.ocr.enabled else 0.0)
             cls = ray.remote(DeblurWorker).options(
-                num_cpus=cfg.ray.deblur_num_cpus, num_gpus=cfg.ray.deblur_num_gpus,
-                resources=dict(cfg.ray.deblur_resources),
-                **STAGE_RESTART,
+                num_cpus=cpus, num_gpus=gpus, resources=dict(cfg.ray.deblur_resources), **STAGE_RESTART,
             )
-            threads = cfg.model.threads or max(1, int(cfg.ray.deblur_num_cpus))
+            threads = cfg.model.threads or max(1, int(cpus))
             self._deblur = [
                 cls.remote(cfg.model, keep_raw=cfg.output.publish_raw, threads=threads)
                 for _ in range(cfg.ray.deblur_actors)
