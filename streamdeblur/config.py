@@ -175,7 +175,8 @@ class RayConfig(_Section):
     GPU; otherwise the cluster's CPUs shared among the deblur actors (at most one node's)."""
     deblur_num_gpus: float | None = Field(default=None, ge=0)
     """GPUs per deblur actor: 1 places each on a GPU node (and gives it the GPU). None: 1 when
-    the cluster has a GPU and ``model.device`` is not ``cpu``, else 0."""
+    the cluster has a GPU per actor (a share of one when fewer) and ``model.device`` is not
+    ``cpu``, else 0."""
     deblur_resources: dict[str, float] = Field(default_factory=dict)
     """Custom Ray resources per deblur actor (e.g. pin them to a kind of node)."""
 

@@ -129,5 +129,6 @@ def test_deblur_actor_share_of_the_cluster():
     gpu_box = [{"CPU": 16.0, "GPU": 1.0}]
     assert deblur_share(RayConfig(), ModelConfig(), nodes=gpu_box) == (1.0, 1.0)
     assert deblur_share(RayConfig(), ModelConfig(device="cpu"), nodes=gpu_box) == (16.0, 0.0)
+    assert deblur_share(RayConfig(deblur_actors=4), ModelConfig(), nodes=gpu_box) == (1.0, 0.25)  # they share it
     # set values win
     assert deblur_share(RayConfig(deblur_num_cpus=3, deblur_num_gpus=0.5), ModelConfig(), nodes=gpu_box) == (3.0, 0.5)

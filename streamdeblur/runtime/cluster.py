@@ -56,7 +56,8 @@ def deblur_share(cfg: RayConfig, model: ModelConfig, busy: float = 0.0, nodes: l
         nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
     gpus = cfg.deblur_num_gpus
     if gpus is None:
-        gpus = 1.0 if model.device != "cpu" and any(r.get("GPU", 0) >= 1 for r in nodes) else 0.0
+        total = sum(r.get("GPU", 0.0) for r in nodes)
+        gpus = min(1.0, total / cfg.deblur_actors) if model.device != "cpu" and total >= 1 else 0.0
     cpus = cfg.deblur_num_cpus
     if cpus is None:
         node_cpus = [r.get("CPU", 0.0) for r in nodes] or [1.0]
