@@ -60,7 +60,8 @@ def run(
         info = pipeline.engine_info
         print(
             f"streamdeblur: {len(cfg.cameras)} camera(s), model {info['model']} on {info['device']} "
-            f"({info['precision']}), publishing on {cfg.output.endpoint}",
+            f"({info['precision']}{', ' + info['threads'] + ' threads' if 'threads' in info else ''}), "
+            f"publishing on {cfg.output.endpoint}",
             file=out,
             flush=True,
         )

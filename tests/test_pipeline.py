@@ -33,8 +33,9 @@ def collect(sub: Subscriber, until: threading.Event, idle: float = 2.0) -> list:
         got.append(msg)
 
 
-def run_with_subscriber(cfg, endpoint: str, topics=None, duration=None):
-    """Start the pipeline, connect a subscriber, pump until done; returns (summary, messages)."""
+def run_with_subscriber(cfg, endpoint: str, topics=None, duration=None, engine_info: dict | None = None):
+    """Start the pipeline, connect a subscriber, pump until done; returns (summary, messages).
+    ``engine_info``: filled with the pipeline's description of its deblur engine."""
     pipe = Pipeline(cfg)
     pipe.start()
     sub = Subscriber(endpoint, topics=topics, recv_hwm=100_000)
@@ -54,6 +55,8 @@ def run_with_subscriber(cfg, endpoint: str, topics=None, duration=None):
     got = collect(sub, done)
     t.join()
     sub.close()
+    if engine_info is not None:
+        engine_info.update(pipe.engine_info)
     return result["summary"], got
 
 
@@ -167,12 +170,15 @@ def test_default_model_in_the_pipeline(ray_cluster, tmp_path: Path, endpoint: st
         "test",
     )
     assert cfg.model.name != "none"
-    summary, got = run_with_subscriber(cfg, endpoint)
+    info: dict = {}
+    summary, got = run_with_subscriber(cfg, endpoint, engine_info=info)
     deblurred = [(h, img) for h, img in got if h.stream == "deblurred"]
     raw = {h.seq: img for h, img in got if h.stream == "raw"}
     assert [h.seq for h, _ in deblurred] == list(range(12)) and summary["cam"]["frames_out"] == 12
     assert all(h.model == cfg.model.name and img.shape == (64, 96, 3) for h, img in deblurred)
     assert any(not np.array_equal(img, raw[h.seq]) for h, img in deblurred)
+    # ray.deblur_num_cpus left out: the CPU actor gets the local Ray's two CPUs as threads
+    assert info == {"model": cfg.model.name, "device": "cpu", "precision": "fp32", "threads": "2"}
 
 
 def test_bench_sees_each_local_actor_process(ray_cluster, clip: Path, endpoint: str):

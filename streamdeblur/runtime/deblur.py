@@ -30,7 +30,12 @@ class DeblurWorker(Introspect):
         self._pending: dict[str, deque[Frame]] = {}
 
     def describe(self) -> dict[str, str]:
-        return {"model": self.engine.name, "device": self.engine.device, "precision": self.engine.precision}
+        import torch
+
+        info = {"model": self.engine.name, "device": self.engine.device, "precision": self.engine.precision}
+        if self.engine.device == "cpu":
+            info["threads"] = str(torch.get_num_threads())
+        return info
 
     def process(self, *batches: Batch) -> list[Batch]:
         """Restore batches of one or several cameras in one go: the cameras' frames are
