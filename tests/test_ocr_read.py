@@ -96,3 +96,7 @@ def test_eval_ocr_cli_errors(tmp_path: Path, capsys):
     (tmp_path / "x.txt").write_text("gone.jpg\t1\t1\t50\t20\tAB1234\n")
     assert ocr_main(["eval-ocr", str(tmp_path), "--model", "none", "--device", "cpu"]) == 2
     assert "none of the labelled images could be read" in capsys.readouterr().err
+    assert ocr_main(["eval-ocr", str(tmp_path), "--held-out", "--training"]) == 2
+    assert "--held-out and --training exclude each other" in capsys.readouterr().err
+    assert ocr_main(["eval-ocr", str(tmp_path), "--held-out"]) == 2  # a missing image is not held out
+    assert "no held-out plates in this folder" in capsys.readouterr().err

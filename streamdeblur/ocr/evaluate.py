@@ -160,6 +160,7 @@ def evaluate(
     model: ModelConfig | None = None,
     plate_format: PlateFormat | None = None,
     held_out: bool = False,
+    training: bool = False,
     n_frames: int = 5,
     plate_width: int = 128,
     strength: float = 1.0,
@@ -183,14 +184,16 @@ def evaluate(
     from streamdeblur.synth import SynthParams, render_clip
 
     labels, bad = load_labels(plates_dir)
-    if held_out:
+    if held_out and training:
+        raise StreamDeblurError("--held-out and --training exclude each other")
+    if held_out or training:
         try:
             from streamdeblur.train.splits import is_held_out
         except ImportError:
-            raise StreamDeblurError("--held-out: the training split (streamdeblur.train.splits) is not available") from None
-        labels = [lb for lb in labels if is_held_out(lb.image)]
+            raise StreamDeblurError("--held-out/--training: the training split (streamdeblur.train.splits) is not available") from None
+        labels = [lb for lb in labels if is_held_out(lb.image) == held_out]
         if not labels:
-            raise StreamDeblurError(f"{plates_dir}: no held-out plates in this folder")
+            raise StreamDeblurError(f"{plates_dir}: no {'held-out' if held_out else 'training'} plates in this folder")
     if limit is not None:
         labels = labels[:limit]
     engine = build_engine(model or ModelConfig())
