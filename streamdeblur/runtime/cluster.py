@@ -43,7 +43,6 @@ def disconnect(started: bool) -> None:
         ray.shutdown()
 
 
-
 def deblur_share(cfg: RayConfig, model: ModelConfig, busy: float = 0.0, nodes: list[dict[str, float]] | None = None) -> tuple[float, float]:
     """(CPUs, GPUs) to reserve per deblur actor: the configured values, or for ``None`` the
     defaults ``RayConfig`` documents. ``busy``: CPUs that work outside Ray takes on this
@@ -61,6 +60,6 @@ def deblur_share(cfg: RayConfig, model: ModelConfig, busy: float = 0.0, nodes: l
     cpus = cfg.deblur_num_cpus
     if cpus is None:
         node_cpus = [r.get("CPU", 0.0) for r in nodes] or [1.0]
-        free = min(max(node_cpus), sum(node_cpus) - busy)
-        cpus = 1.0 if gpus > 0 else float(max(1, min(free, (sum(node_cpus) - busy) // cfg.deblur_actors)))
+        share = (sum(node_cpus) - busy) // cfg.deblur_actors
+        cpus = 1.0 if gpus > 0 else float(max(1, min(max(node_cpus), share)))
     return cpus, gpus
