@@ -7,9 +7,10 @@
     python tools/train.py --schedule cpu-cached-flow --out runs/cpu-cached-flow    # continues cpu-cached: flow network
     python tools/train.py --schedule cpu-cached-window --out runs/cpu-cached-window  # continues cpu-cached-flow: windows
     python tools/train.py --schedule cpu-plates --out runs/cpu-plates              # continues cpu-cached: plate clips
-    python tools/train.py --schedule cpu-deep --out runs/cpu-deep                  # continues cpu-plates, 5 more blocks (ships)
+    python tools/train.py --schedule cpu-deep --out runs/cpu-deep                  # continues cpu-plates, 5 more blocks
+    python tools/train.py --schedule cpu-deep-plates --out runs/cpu-deep-plates    # continues cpu-deep, 70% plates (ships)
     python tools/train.py --schedule gpu --out runs/gpu            # H100/H200, AMP
-    python tools/train.py --export runs/cpu-deep/last.pt --to streamdeblur/weights/raft_fusion_small.pt --name raft-fusion-small
+    python tools/train.py --export runs/cpu-deep-plates/last.pt --to streamdeblur/weights/raft_fusion_small.pt --name raft-fusion-small
 
 Interrupt and re-run the same command to resume from ``<out>/last.pt``.
 """

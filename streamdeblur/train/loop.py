@@ -112,6 +112,8 @@ SCHEDULES = {
 # cpu-plates with a deeper restoration network (blocks (2, 6) instead of (1, 2)): the new
 # blocks start as the identity, so training starts from the shipped function
 SCHEDULES["cpu-deep"] = replace(SCHEDULES["cpu-plates"], minutes=55, init="runs/cpu-plates/last.pt", fusion_blocks=(2, 6))
+# cpu-deep again at half the peak learning rate, 70% of the crops from plate clips
+SCHEDULES["cpu-deep-plates"] = replace(SCHEDULES["cpu-deep"], minutes=40, init="runs/cpu-deep/last.pt", lr=2.5e-4, plate_share=0.7)
 
 PHASES = ("flow", "fusion", "joint")
 
