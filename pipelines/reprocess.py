@@ -135,7 +135,7 @@ def run_batch(
     try:
         n = min(ray_cfg.deblur_actors, len(jobs))
         cpus, gpus = cluster.deblur_share(ray_cfg, model)
-        model = model.model_copy(update={"threads": model.threads or max(1, int(cpus))})
+        model = cluster.actor_model(model, cpus)
         cls = ray.remote(ReprocessWorker).options(
             num_cpus=cpus, num_gpus=gpus,
             resources=dict(ray_cfg.deblur_resources), max_concurrency=2,

@@ -63,3 +63,9 @@ def deblur_share(cfg: RayConfig, model: ModelConfig, busy: float = 0.0, nodes: l
         share = (sum(node_cpus) - busy) // cfg.deblur_actors
         cpus = 1.0 if gpus > 0 else float(max(1, min(max(node_cpus), share)))
     return cpus, gpus
+
+
+def actor_model(model: ModelConfig, cpus: float) -> ModelConfig:
+    """The model settings of a deblur actor that reserves ``cpus``: unless set, its model
+    runs as many CPU threads as the actor has CPUs (at least one)."""
+    return model.model_copy(update={"threads": model.threads or max(1, int(cpus))})

@@ -96,9 +96,9 @@ class Pipeline:
             cls = ray.remote(DeblurWorker).options(
                 num_cpus=cpus, num_gpus=gpus, resources=dict(cfg.ray.deblur_resources), **STAGE_RESTART,
             )
-            threads = cfg.model.threads or max(1, int(cpus))
+            model = cluster.actor_model(cfg.model, cpus)
             self._deblur = [
-                cls.remote(cfg.model, keep_raw=cfg.output.publish_raw, threads=threads)
+                cls.remote(model, keep_raw=cfg.output.publish_raw, threads=model.threads)
                 for _ in range(cfg.ray.deblur_actors)
             ]
             infos = ray.get([d.describe.remote() for d in self._deblur])
