@@ -231,7 +231,9 @@ def full(
 
     model = default_model()
     devices = ["cuda", "cpu"] if device == "auto" and torch.cuda.is_available() else [device if device != "auto" else "cpu"]
-    result: dict[str, object] = {"model": model, "torch": torch.__version__, "threads": torch.get_num_threads()}
+    defaults = ModelConfig()
+    result: dict[str, object] = {"model": model, "torch": torch.__version__, "threads": torch.get_num_threads(),
+                                 "flow": {"arch": defaults.flow, "scale": defaults.flow_scale, "iters": defaults.flow_iters}}
     if torch.cuda.is_available():
         result["gpu"] = torch.cuda.get_device_name(0)
     speed = []

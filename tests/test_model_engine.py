@@ -10,6 +10,7 @@ from streamdeblur.config import ModelConfig
 from streamdeblur.errors import ConfigError
 from streamdeblur.models.deblur import DeblurNet
 from streamdeblur.models.engine import DeblurEngine, pick_precision
+from streamdeblur.models.warp import warp
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -107,3 +108,34 @@ def test_resolution_change_restarts_the_stream(net: DeblurNet) -> None:
     small, big = frames(2, 40, 48), frames(2, 56, 64, seed=5)
     outs = eng.push("a", small[0]) + eng.push("a", small[1]) + eng.push("a", big[0]) + eng.push("a", big[1]) + eng.flush("a")
     assert [o.shape[:2] for o in outs] == [(40, 48)] * 2 + [(56, 64)] * 2
+
+
+def test_flow_iterations_come_from_the_config(net: DeblurNet) -> None:
+    eng = DeblurEngine(ModelConfig(name="test", window=1, device="cpu", flow_iters=3), model=net)
+    calls = []
+    hook = net.flow.raft.update_block.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        for f in frames(2):
+            eng.push("a", f)
+    finally:
+        hook.remove()
+    assert len(calls) == 3  # one frame pair, three RAFT refinements
+    with pytest.raises(ValueError, match="flow_iters"):
+        ModelConfig(flow_iters=0)
+
+
+def test_confidence_head_split_matches_the_concatenated_input(net: DeblurNet) -> None:
+    """``fuse`` applies the confidence head's first layer per input part; it must equal the
+    head on [centre features, warped features, |photometric difference|]."""
+    torch.manual_seed(1)
+    fu = net.fusion
+    centre, *neigh = [fu.encode(torch.rand(1, 3, 32, 48)) for _ in range(3)]
+    flows = [torch.randn(1, 2, 16, 24) * 3 for _ in neigh]
+    c = centre[0].shape[1]
+    with torch.no_grad():
+        _, weights = fu.fuse(centre, neigh, flows)
+        for i, (n, f) in enumerate(zip(neigh, flows)):
+            warped, valid = warp(n[1], f)
+            head_in = torch.cat([centre[0], warped[:, :c], (warped[:, c:] - centre[1][:, c:]).abs()], 1)
+            ref = torch.sigmoid(fu.conf(head_in)) * valid
+            assert 0.05 < ref.std() and torch.allclose(weights[:, i], ref, atol=1e-5)

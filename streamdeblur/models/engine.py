@@ -71,6 +71,7 @@ class DeblurEngine:
         else:
             self.meta = {}
         model.flow_scale = cfg.flow_scale
+        model.flow.iters = cfg.flow_iters
         self.model = model.to(dev).eval()
         self._dev = dev
         # channels_last on every device: oneDNN's CPU convolutions are faster in NHWC too

@@ -86,10 +86,18 @@ class FusionNet(nn.Module):
         num = feat_c
         den = torch.ones_like(feat_c[:, :1])
         weights = []
+        # The confidence head's first (1x1) layer on [centre, warped features, |photometric
+        # difference|], split by input: the centre's part once per window, and no
+        # concatenated copy per neighbour (it cost as much as the warp on the CPU).
+        first, act, last = self.conf
+        w_c, w_f, w_d = first.weight.split([c, c, 3], dim=1)
+        w_warped = torch.cat([w_f, torch.zeros_like(w_d)], 1)
+        centre_part = F.conv2d(feat_c, w_c, first.bias)
         for (_, both_n), flow in zip(neighbours, flows):
             warped, valid = warp(both_n, flow)
             fw, iw = warped[:, :c], warped[:, c:]
-            w = torch.sigmoid(self.conf(torch.cat([feat_c, fw, (iw - img_c).abs()], 1))) * valid
+            hidden = centre_part + F.conv2d(warped, w_warped) + F.conv2d((iw - img_c).abs(), w_d)
+            w = torch.sigmoid(last(act(hidden))) * valid
             num = num + w * fw
             den = den + w
             weights.append(w)

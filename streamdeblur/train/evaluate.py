@@ -176,7 +176,8 @@ def evaluate(cfg: ModelConfig, clips: int = 24, size: tuple[int, int] = (256, 25
             add(name, clip.kind, {**_score(out, clip), "ms_per_frame": sec * 1000})
     table = {name: {m: float(np.mean(v)) for m, v in ms.items()} for name, ms in rows.items()}
     result = {"weights": meta, "clips_per_kind": clips, "size": side, "frames_per_clip": N_FRAMES, "variants": table,
-              "flow_epe": flow_epe(model, data), "threads": torch.get_num_threads()}
+              "flow_epe": flow_epe(model, data), "threads": torch.get_num_threads(),
+              "flow": {"arch": model.flow.arch, "scale": model.flow_scale, "iters": model.flow.iters}}
     if speed:
         result["speed"] = speed_test(cfg, model)
     return result
@@ -212,6 +213,8 @@ def print_report(r: dict) -> None:
     print(f"{'variant':42s} " + " ".join(f"{c:>11s}" for c in cols))
     for name, ms in r["variants"].items():
         print(f"{name:42s} " + " ".join(f"{ms[c]:11.3f}" if c in ms else f"{'':>11s}" for c in cols))
-    print("flow EPE (px, frame 2->3, blurred frames): " + ", ".join(f"{k} {v:.3f}" for k, v in r["flow_epe"].items()))
+    fl = r.get("flow", {})
+    setting = f"; {fl['arch']} at x{fl['scale']}, {fl['iters']} iterations" if fl else ""
+    print(f"flow EPE (px, frame 2->3, blurred frames{setting}): " + ", ".join(f"{k} {v:.3f}" for k, v in r["flow_epe"].items()))
     if "speed" in r:
         print("speed: " + ", ".join(f"{k} {v:.2f}" for k, v in r["speed"].items()))
