@@ -101,3 +101,27 @@ def test_corrupt_packets_are_skipped_and_counted(tmp_path: Path):
     frames = list(read_frames(str(bad), "cam", stats=stats))
     assert len(frames) + stats.corrupt >= 370 and len(frames) > 300
     assert stats.decoded == len(frames)
+
+
+STOP_EARLY = """
+import sys, ray, torch
+from streamdeblur.io.reader import read_frames
+ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+torch.nn.functional.conv2d(torch.rand(1, 8, 64, 64), torch.rand(8, 8, 3, 3))
+for i in range(12):
+    next(f for f in read_frames(sys.argv[1]) if f.seq == 40)  # the reader is closed mid-stream
+print("read", i + 1)
+"""
+
+
+def test_stopping_mid_stream_does_not_hang():
+    """A reader closed mid-stream drains its frame-threaded decoder first: closing it with
+    frames in flight deadlocked once torch and Ray were loaded (PyAV issues 1849 / 1861)."""
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run([sys.executable, "-c", STOP_EARLY, str(DEMO_CLIP)], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a reader closed mid-stream hung")
+    assert done.returncode == 0 and "read 12" in done.stdout, done.stderr[-2000:]

@@ -96,9 +96,9 @@ def read_frames(
         produced = 0
         t0_wall: float | None = None
         t0_media: float | None = None
+        vs = container.streams.video[0]
+        vs.thread_type = "AUTO"
         try:
-            vs = container.streams.video[0]
-            vs.thread_type = "AUTO"
             for frame in _decode(container, vs, stats):
                 media_t = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
                 if realtime and media_t is not None:
@@ -130,12 +130,24 @@ def read_frames(
                 )
                 seq += 1
         finally:
-            container.close()
+            _close(container, vs)
         if produced == 0:
             raise SourceError(f"{mask_url(url)}: no decodable video frames")
         if not loop:
             return
         stats.loops += 1
+
+
+def _close(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> None:
+    """Close a container, draining a decoder left mid-stream first: closing FFmpeg's frame
+    threads with frames still in flight can deadlock once torch and Ray are loaded in the
+    process (PyAV issues 1849 / 1861; seen here as a hung test)."""
+    try:
+        for _ in stream.decode(None):
+            pass
+    except (av.error.FFmpegError, OSError, ValueError):
+        pass
+    container.close()
 
 
 def first_frames(url: str, n: int, resize: tuple[int, int] | None = None) -> list:
