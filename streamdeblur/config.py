@@ -98,7 +98,7 @@ class ModelConfig(_Section):
     """Resolution of the flow computation relative to the frame."""
     flow_iters: int = Field(default=4, ge=1, le=32)
     """RAFT refinement iterations per frame pair (the shipped weights were trained with 6;
-    4 gives the same PSNR 1.3x faster on the CPU, docs/BENCHMARKS.md)."""
+    4 gives the same PSNR 1.2x faster on the CPU, docs/BENCHMARKS.md)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
     """auto: fp16 on CUDA, fp32 on CPU."""

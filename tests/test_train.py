@@ -55,6 +55,17 @@ def test_phased_training_runs_and_resumes(tmp_path) -> None:
     assert any(not torch.equal(ck["model"][k], v) for k, v in before.items() if k.startswith("fusion.")), "fusion did not train"
 
 
+def test_another_seed_renders_its_own_cache(tmp_path) -> None:
+    """A run with another seed renders its own clips; it used to re-render (and so destroy)
+    the cache that earlier runs were trained on."""
+    sched = Schedule(flow_steps=0, fusion_steps=1, joint_steps=0, crop=64, batch=1, cache=2, flow_cache=0,
+                     val_clips=1, val_every=100, threads=1, workers=0)
+    Trainer(sched, tmp_path / "a").run()
+    Trainer(sched, tmp_path / "b", seed=3).run()
+    assert json.loads((tmp_path / "cache-2" / "meta.json").read_text())["seed"] == 0
+    assert json.loads((tmp_path / "cache-2-seed3" / "meta.json").read_text())["seed"] == 3
+
+
 def test_bad_training_arguments_end_in_one_line_errors(tmp_path) -> None:
     import subprocess
     import sys

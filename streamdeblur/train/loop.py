@@ -49,7 +49,8 @@ class Schedule:
     plate_cache: int = 0
     """With ``cache``: also render this many plate clips (plate photos only, each centred on
     its plate scaled to ``plate_width`` px) into ``<out>/../cache-plates-<n>``; a training
-    crop comes from them with probability ``plate_share``."""
+    crop comes from them with probability ``plate_share``. With a non-zero ``--seed`` both
+    folder names end in ``-seed<s>``."""
     plate_share: float = 0.5
     plate_width: tuple[float, float] = (64.0, 192.0)
     flow_cache: int = 1000
@@ -265,10 +266,11 @@ class Trainer:
         if not self.s.cache:
             return ClipDataset(self.s.crop, 5, seed=seed)
         workers = max(2, self.s.workers)
-        roots = [(build_cache(self.out.parent / f"cache-{self.s.cache}", self.s.cache, seed=self.seed, workers=workers),
+        suffix = f"-seed{self.seed}" if self.seed else ""  # one folder per seed: another seed never overwrites a cache
+        roots = [(build_cache(self.out.parent / f"cache-{self.s.cache}{suffix}", self.s.cache, seed=self.seed, workers=workers),
                   1.0 - (self.s.plate_share if self.s.plate_cache else 0.0))]
         if self.s.plate_cache:
-            roots.append((build_cache(self.out.parent / f"cache-plates-{self.s.plate_cache}", self.s.plate_cache, seed=self.seed,
+            roots.append((build_cache(self.out.parent / f"cache-plates-{self.s.plate_cache}{suffix}", self.s.plate_cache, seed=self.seed,
                                       workers=workers, plate_width=self.s.plate_width), self.s.plate_share))
         frozen = phase == "joint" and self.s.flow_grad_every == 0 and self.s.flow_cache > 0
         if frozen:
