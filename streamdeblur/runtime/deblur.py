@@ -20,11 +20,11 @@ class DeblurWorker(Introspect):
     late and in order, so the input frames wait in a per-camera FIFO to give each output
     its metadata (seq, pts, capture time)."""
 
-    def __init__(self, model: ModelConfig, keep_raw: bool = False, threads: int | None = None):
-        if threads:
+    def __init__(self, model: ModelConfig, keep_raw: bool = False):
+        if model.threads:  # also for plug-in engines that do not read it themselves
             import torch
 
-            torch.set_num_threads(threads)
+            torch.set_num_threads(model.threads)
         self.engine = build_engine(model)
         self.keep_raw = keep_raw
         self._pending: dict[str, deque[Frame]] = {}

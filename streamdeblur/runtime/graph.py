@@ -98,7 +98,7 @@ class Pipeline:
             )
             model = cluster.actor_model(cfg.model, cpus)
             self._deblur = [
-                cls.remote(model, keep_raw=cfg.output.publish_raw, threads=model.threads)
+                cls.remote(model, keep_raw=cfg.output.publish_raw)
                 for _ in range(cfg.ray.deblur_actors)
             ]
             infos = ray.get([d.describe.remote() for d in self._deblur])
