@@ -164,3 +164,32 @@ def test_a_deeper_network_starts_from_the_smaller_ones_function(tmp_path) -> Non
     assert ck["model"]["fusion.down2.5.body.2.weight"].abs().sum() > 0, "the new block did not train"
     with pytest.raises(StreamDeblurError, match="does not fit"):
         grow(DeblurNet(fusion=FusionSpec(widths=(16, 32, 64)), flow_scale=0.5), small.state_dict())
+
+
+def test_oracle_windows_use_the_true_flow_and_never_the_flow_network(tmp_path) -> None:
+    """``true_flow``: the true flows, brought to half resolution by ``half_flows``, align
+    consecutive half-resolution frames; training and validation use them and never run the
+    flow network."""
+    import torch.nn.functional as F
+
+    from streamdeblur.train.loop import half_flows
+
+    root = build_cache(tmp_path / "cache-2", 2, seed=0, workers=1)
+    item = next(iter(CachedClips(root, 128, seed=2)))
+    half = half_flows(item["flow"][None])[0]
+    a, b = (F.avg_pool2d(item["sharp"][i : i + 1], 2) for i in (0, 1))
+    inner = (slice(None), slice(None), slice(6, -6), slice(6, -6))
+    aligned = (warp(b, half[0:1])[0] - a)[inner].abs().mean()
+    assert aligned < 0.7 * (b - a)[inner].abs().mean()
+    assert aligned < 0.7 * (warp(b, 2 * half[0:1])[0] - a)[inner].abs().mean()  # the scale matters
+
+    sched = Schedule(flow_steps=0, fusion_steps=0, joint_steps=2, crop=64, batch=2, cache=2, flow_cache=0,
+                     flow_grad_every=0, true_flow=True, val_clips=1, val_every=100, threads=1, workers=0)
+    trainer = Trainer(sched, tmp_path / "run")
+    calls = []
+    encode = trainer.model.flow.encode
+    trainer.model.flow.encode = lambda img: calls.append(img.shape) or encode(img)
+    trainer.run()
+    assert not calls, "the flow network ran"
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r for r in rows if "val_psnr" in r and "val_epe" not in r]

@@ -8,9 +8,10 @@
     python tools/train.py --schedule cpu-cached-window --out runs/cpu-cached-window  # continues cpu-cached-flow: windows
     python tools/train.py --schedule cpu-plates --out runs/cpu-plates              # continues cpu-cached: plate clips
     python tools/train.py --schedule cpu-deep --out runs/cpu-deep                  # continues cpu-plates, 5 more blocks
-    python tools/train.py --schedule cpu-deep-plates --out runs/cpu-deep-plates    # continues cpu-deep, 70% plates (ships)
+    python tools/train.py --schedule cpu-deep-plates --out runs/cpu-deep-plates    # continues cpu-deep, 70% plates (shipped in session 6)
+    python tools/train.py --schedule cpu-window-oracle --out runs/oracle --seed 1  # continues cpu-deep-plates: windows on true flows
     python tools/train.py --schedule gpu --out runs/gpu            # H100/H200, AMP
-    python tools/train.py --export runs/cpu-deep-plates/last.pt --to streamdeblur/weights/raft_fusion_small.pt --name raft-fusion-small
+    python tools/train.py --export runs/oracle/last.pt --flow-from runs/cpu-cached-flow/last.pt --to streamdeblur/weights/raft_fusion_small.pt --name raft-fusion-small
 
 Interrupt and re-run the same command to resume from ``<out>/last.pt``.
 """

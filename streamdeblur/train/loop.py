@@ -21,6 +21,7 @@ from tqdm import tqdm
 from streamdeblur.errors import StreamDeblurError
 from streamdeblur.models.deblur import DeblurNet, cat_states, split_batch
 from streamdeblur.models.fusion import FusionSpec, grow
+from streamdeblur.models.warp import resize_flow
 from streamdeblur.train.cache import CLIP_SIZE, CachedClips, MixedClips, add_flows, build_cache
 from streamdeblur.train.data import ClipDataset, fixed_clips, load_sources
 from streamdeblur.train.losses import charbonnier, edge_loss, fft_l1, psnr, sequence_flow_loss
@@ -68,6 +69,10 @@ class Schedule:
     edge_weight: float = 0.0
     """Weight of the Laplacian edge term (``losses.edge_loss``)."""
     flow_weight: float = 0.05
+    true_flow: bool = False
+    """Joint phase and validation: align with the clips' true flows (the synthesis ground
+    truth) instead of the flow network's, which is not trained: the fusion learns what
+    well-aligned neighbours are worth (``tools/window_gain.py`` scores each flow)."""
     workers: int = 1
     threads: int = 1
     device: str = "cpu"
@@ -115,6 +120,11 @@ SCHEDULES = {
 SCHEDULES["cpu-deep"] = replace(SCHEDULES["cpu-plates"], minutes=55, init="runs/cpu-plates/last.pt", fusion_blocks=(2, 6))
 # cpu-deep again at half the peak learning rate, 70% of the crops from plate clips
 SCHEDULES["cpu-deep-plates"] = replace(SCHEDULES["cpu-deep"], minutes=40, init="runs/cpu-deep/last.pt", lr=2.5e-4, plate_share=0.7)
+# cpu-deep-plates' network on windows aligned by the clips' true flows, so that the fusion
+# learns to use well-aligned neighbours (stage 6: shipped with cpu-cached-flow's flow network;
+# tools/window_gain.py measures what the window gains with each flow)
+SCHEDULES["cpu-window-oracle"] = replace(SCHEDULES["cpu-deep-plates"], fusion_steps=0, joint_steps=4000, minutes=25, val_every=500,
+                                         init="runs/cpu-deep-plates/last.pt", true_flow=True, flow_cache=0)
 
 PHASES = ("flow", "fusion", "joint")
 
@@ -139,6 +149,13 @@ def _lr(step: int, progress: float, peak: float, warmup: int = 30) -> float:
     if step < warmup:
         return peak * (step + 1) / warmup
     return peak * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def half_flows(flow: torch.Tensor) -> torch.Tensor:
+    """Full-resolution consecutive flows (BxTx2xHxW) at the fusion's half resolution, as
+    ``DeblurNet.forward`` takes them in ``pair_flows``."""
+    b, t, _, h, w = flow.shape
+    return resize_flow(flow.flatten(0, 1), (h // 2, w // 2)).view(b, t, 2, h // 2, w // 2)
 
 
 class Trainer:
@@ -223,9 +240,10 @@ class Trainer:
             k, causal = 0, False
         centre, offsets = window(k, causal, blurred.shape[1])
         every = self.s.flow_grad_every
+        pair_flows = half_flows(flow) if self.s.true_flow else b.get("pair_flows")
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.scaler.is_enabled()):
             out, pair_iters = self.model(blurred, centre, offsets, zero_flow=single, flow_grad=every > 0 and self.step % every == 0,
-                                         pair_flows=b.get("pair_flows"))
+                                         pair_flows=pair_flows)
         target = sharp[:, centre]
         rec = charbonnier(out.float(), target)
         loss = rec + self.s.fft_weight * fft_l1(out, target)
@@ -254,12 +272,14 @@ class Trainer:
             sharp = torch.stack([c["sharp"] for c in chunk]).to(self.device)
             flow = torch.stack([c["flow"] for c in chunk]).to(self.device)
             centre, offsets = window(2, False, blurred.shape[1])
-            out, pair_iters = self.model(blurred, centre, offsets)
+            out, pair_iters = self.model(blurred, centre, offsets, pair_flows=half_flows(flow) if self.s.true_flow else None)
             ps.append(psnr(out.float(), sharp[:, centre]).item())
             pb.append(psnr(blurred[:, centre], sharp[:, centre]).item())
-            epes.append(np.mean([sequence_flow_loss(it, flow[:, j])[1].item() for j, it in enumerate(pair_iters)]))
+            if pair_iters:
+                epes.append(np.mean([sequence_flow_loss(it, flow[:, j])[1].item() for j, it in enumerate(pair_iters)]))
         self.model.train()
-        return {"val_psnr": float(np.mean(ps)), "val_psnr_blurred": float(np.mean(pb)), "val_epe": float(np.mean(epes))}
+        row = {"val_psnr": float(np.mean(ps)), "val_psnr_blurred": float(np.mean(pb))}
+        return {**row, "val_epe": float(np.mean(epes))} if epes else row
 
     def _dataset(self, phase: str) -> torch.utils.data.IterableDataset:
         seed = self.seed * 1000 + self.step + PHASES.index(phase) * 7919
@@ -272,7 +292,7 @@ class Trainer:
         if self.s.plate_cache:
             roots.append((build_cache(self.out.parent / f"cache-plates-{self.s.plate_cache}{suffix}", self.s.plate_cache, seed=self.seed,
                                       workers=workers, plate_width=self.s.plate_width), self.s.plate_share))
-        frozen = phase == "joint" and self.s.flow_grad_every == 0 and self.s.flow_cache > 0
+        frozen = phase == "joint" and self.s.flow_grad_every == 0 and self.s.flow_cache > 0 and not self.s.true_flow
         if frozen:
             tag = str(sum(float(p.detach().double().sum()) for p in self.model.flow.parameters()))  # which flow weights
             for root, _ in roots:
