@@ -24,6 +24,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from streamdeblur.config import ModelConfig  # noqa: E402
+from streamdeblur.errors import report  # noqa: E402
 from streamdeblur.models.weights import load_model  # noqa: E402
 from streamdeblur.train.data import to_tensor  # noqa: E402
 from streamdeblur.train.evaluate import MIDDLE, SCORED, EvalClip, make_clips, psnr  # noqa: E402
@@ -66,6 +67,10 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="also write the scores here")
     args = ap.parse_args()
+    return report("window_gain", lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     cfg = ModelConfig()
     model, _ = load_model(cfg.name, args.weights, cfg.flow, cfg.flow_scale)
