@@ -26,22 +26,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from streamdeblur.config import ModelConfig  # noqa: E402
 from streamdeblur.errors import report  # noqa: E402
 from streamdeblur.models.weights import load_model  # noqa: E402
-from streamdeblur.train.data import to_tensor  # noqa: E402
-from streamdeblur.train.evaluate import MIDDLE, SCORED, EvalClip, make_clips, psnr  # noqa: E402
+from streamdeblur.train.data import clip_tensors  # noqa: E402
+from streamdeblur.train.evaluate import MIDDLE, SCORED, EvalClip, make_clips, plate_region, psnr  # noqa: E402
 from streamdeblur.train.loop import half_flows  # noqa: E402
 
 VARIANTS = ("k=0", "k=2 zero flow", "k=2 flow network", "k=2 true flow")
 
 
-def restore(model, clip: EvalClip, centre: int, variant: str) -> np.ndarray:
-    """The restored frame ``centre`` of ``clip`` (HxWx3 uint8) for one variant."""
-    frames = to_tensor(clip.blurred)[None]
+def restore(model, clip: dict[str, torch.Tensor], centre: int, variant: str) -> np.ndarray:
+    """The restored frame ``centre`` (HxWx3 uint8) for one variant; ``clip``: the tensors of
+    ``clip_tensors``."""
     offsets = [] if variant == "k=0" else [-2, -1, 1, 2]
-    pair_flows = None
-    if variant == "k=2 true flow":
-        flow = torch.from_numpy(np.stack(clip.flow).astype(np.float32)).permute(0, 3, 1, 2)[None]
-        pair_flows = half_flows(flow)
-    out, _ = model(frames, centre, offsets, zero_flow=variant in ("k=0", "k=2 zero flow"), pair_flows=pair_flows)
+    pair_flows = half_flows(clip["flow"][None]) if variant == "k=2 true flow" else None
+    out, _ = model(clip["blurred"][None], centre, offsets, zero_flow=variant in ("k=0", "k=2 zero flow"), pair_flows=pair_flows)
     return out[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
 
 
@@ -49,14 +46,14 @@ def scores(model, clips: list[EvalClip]) -> dict[str, dict[str, float]]:
     """Mean PSNR (all frames scored) and plate PSNR per variant."""
     acc: dict[str, dict[str, list[float]]] = {v: {"psnr": [], "plate_psnr": []} for v in VARIANTS}
     for clip in tqdm(clips, desc="clips", unit="clip", dynamic_ncols=True):
+        tensors = clip_tensors(clip.blurred, clip.sharp, clip.flow)
         for v in VARIANTS:
             for c in SCORED:
-                out = restore(model, clip, c, v)
+                out = restore(model, tensors, c, v)
                 acc[v]["psnr"].append(psnr(out, clip.sharp[c]))
-                if c == MIDDLE and clip.box is not None:
-                    x0, y0, x1, y1 = clip.box
-                    if min(y1 - y0, x1 - x0) >= 11:
-                        acc[v]["plate_psnr"].append(psnr(out[y0:y1, x0:x1], clip.sharp[c][y0:y1, x0:x1]))
+                plate = plate_region(out, clip) if c == MIDDLE else None
+                if plate is not None:
+                    acc[v]["plate_psnr"].append(psnr(*plate))
     return {v: {k: round(float(np.mean(x)), 3) for k, x in d.items() if x} for v, d in acc.items()}
 
 

@@ -98,12 +98,20 @@ def _score(outputs: list[np.ndarray], clip: EvalClip) -> dict[str, float]:
         "ssim": float(np.mean([ssim(outputs[i], clip.sharp[i]) for i in SCORED])),
         "warp_err": float(np.mean([warping_error(outputs[i], outputs[i + 1], clip.flow[i]) for i in SCORED[:-1]])),
     }
-    if clip.box is not None:
-        x0, y0, x1, y1 = clip.box
-        a, b = outputs[MIDDLE][y0:y1, x0:x1], clip.sharp[MIDDLE][y0:y1, x0:x1]
-        if min(a.shape[:2]) >= 11:
-            r["plate_psnr"], r["plate_ssim"] = psnr(a, b), ssim(a, b)
+    plate = plate_region(outputs[MIDDLE], clip)
+    if plate is not None:
+        r["plate_psnr"], r["plate_ssim"] = psnr(*plate), ssim(*plate)
     return r
+
+
+def plate_region(output: np.ndarray, clip: EvalClip) -> tuple[np.ndarray, np.ndarray] | None:
+    """The plate box of ``output`` (frame ``MIDDLE``) and of the sharp frame, or None for a
+    clip without a plate or a box too small for SSIM's 11-pixel window."""
+    if clip.box is None:
+        return None
+    x0, y0, x1, y1 = clip.box
+    a, b = output[y0:y1, x0:x1], clip.sharp[MIDDLE][y0:y1, x0:x1]
+    return (a, b) if min(a.shape[:2]) >= 11 else None
 
 
 def flow_epe(model, clips: list[EvalClip]) -> dict[str, float]:
