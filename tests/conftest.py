@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -19,6 +20,12 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 # Ray workers import test-only engines (tests/engines.py) by module name.
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [str(TESTS), os.environ.get("PYTHONPATH", "")] if p)
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# Tests stop the processes they start with Ctrl-C (SIGINT). A shell that runs pytest in the
+# background without job control (`make test &`, some CI runners) starts it with SIGINT
+# ignored, which every child inherits through exec, and Python then never raises
+# KeyboardInterrupt in them: give SIGINT a handler here, so children start with the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 

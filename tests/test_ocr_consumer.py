@@ -233,7 +233,7 @@ def test_ocr_command_writes_json_lines(reader, plate_clip, tmp_path: Path, endpo
 
 
 def test_spawned_consumer_next_to_a_pipeline_stops_cleanly(tmp_path: Path, endpoint: str):
-    """``ocr.enabled``: the consumer runs as its own process and stops on SIGINT."""
+    """``ocr.enabled``: the consumer runs as its own process and stops when the pipeline does (SIGTERM)."""
     import json
 
     from streamdeblur.ocr.launch import spawn_consumer, stop_consumer

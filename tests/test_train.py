@@ -79,6 +79,7 @@ def test_bad_training_arguments_end_in_one_line_errors(tmp_path) -> None:
         ("--schedule", "cpu", "--out", str(tmp_path / "run"), "--init", str(tmp_path / "missing.pt")): "missing.pt not found",
         ("--export", str(tmp_path / "none.pt"), "--to", str(tmp_path / "w.pt")): "none.pt not found",
         ("--export", str(tool), "--to", str(tmp_path / "w.pt"), "--flow-from", str(tmp_path / "flow.pt")): "flow.pt not found",
+        ("--export", str(tool), "--to", str(tmp_path / "w.pt"), "--name", "x"): "--name registers only weights written into",
     }
     for args, reason in cases.items():
         proc = subprocess.run([sys.executable, str(tool), *args], capture_output=True, text=True, timeout=120)
@@ -86,6 +87,7 @@ def test_bad_training_arguments_end_in_one_line_errors(tmp_path) -> None:
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("train: error: ") and reason in lines[0], (args, proc.stderr)
     assert not (tmp_path / "run").exists(), "a run that failed to start left its folder behind"
+    assert not (tmp_path / "w.pt").exists(), "an export that could not be registered was written anyway"
 
 
 def test_plate_clips_show_the_plate_at_the_asked_width() -> None:

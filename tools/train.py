@@ -10,6 +10,9 @@
     python tools/train.py --schedule cpu-deep --out runs/cpu-deep                  # continues cpu-plates, 5 more blocks
     python tools/train.py --schedule cpu-deep-plates --out runs/cpu-deep-plates    # continues cpu-deep, 70% plates (shipped in session 6)
     python tools/train.py --schedule cpu-window-oracle --out runs/oracle --seed 1  # continues cpu-deep-plates: windows on true flows
+    python tools/train.py --schedule cpu-flow-more --out runs/flow-more --seed 1   # continues cpu-cached-flow (tried, not shipped)
+    python tools/train.py --export runs/oracle/last.pt --flow-from runs/flow-more/last.pt --to runs/stage7-init.pt
+    python tools/train.py --schedule cpu-window-real --out runs/window-real --seed 1  # continues that: windows on its flows (not shipped)
     python tools/train.py --schedule gpu --out runs/gpu            # H100/H200, AMP
     python tools/train.py --export runs/oracle/last.pt --flow-from runs/cpu-cached-flow/last.pt --to streamdeblur/weights/raft_fusion_small.pt --name raft-fusion-small
 
@@ -61,8 +64,10 @@ def main() -> int:
 
 def export_weights(args: argparse.Namespace) -> int:
     from streamdeblur.errors import StreamDeblurError
-    from streamdeblur.models.weights import export, register
+    from streamdeblur.models.weights import WEIGHTS_DIR, export, register
 
+    if args.name and args.to.resolve().parent != WEIGHTS_DIR:  # checked before anything is written
+        raise StreamDeblurError(f"--name registers only weights written into {WEIGHTS_DIR}, not {args.to}")
     for ck in (args.export, args.flow_from):
         if ck is not None and not ck.is_file():
             raise StreamDeblurError(f"checkpoint {ck} not found")

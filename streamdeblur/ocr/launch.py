@@ -39,9 +39,11 @@ def spawn_consumer(
 
 
 def stop_consumer(proc: subprocess.Popen, timeout: float = 15.0) -> int:
-    """Ask the consumer to stop (SIGINT: it prints its final summary), kill it if it hangs."""
+    """Ask the consumer to stop (SIGTERM: it prints its final summary), kill it if it hangs.
+    Not SIGINT: a pipeline started in the background by a shell without job control has
+    SIGINT ignored, and so would the consumer it starts."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -126,6 +126,18 @@ SCHEDULES["cpu-deep-plates"] = replace(SCHEDULES["cpu-deep"], minutes=40, init="
 SCHEDULES["cpu-window-oracle"] = replace(SCHEDULES["cpu-deep-plates"], fusion_steps=0, joint_steps=4000, minutes=25, val_every=500,
                                          init="runs/cpu-deep-plates/last.pt", true_flow=True, flow_cache=0)
 
+# cpu-cached-flow's flow network for another 45 min at a lower peak learning rate, on the
+# seed-1 clips (its validation EPE had levelled off at ~1.60 px as the learning rate decayed)
+SCHEDULES["cpu-flow-more"] = replace(SCHEDULES["cpu-cached-flow"], flow_steps=2400, minutes=45, lr_flow=1.5e-4,
+                                     init="runs/cpu-cached-flow/last.pt")
+
+# stage 6's fusion (trained on true flows) on the flow network's own flows, cached once
+# (frozen flow): the confidence head learns where the real flow fails; init is stage 6's
+# fusion with cpu-flow-more's flow network (``--export runs/oracle/last.pt --flow-from
+# runs/flow-more/last.pt --to runs/stage7-init.pt``)
+SCHEDULES["cpu-window-real"] = replace(SCHEDULES["cpu-window-oracle"], true_flow=False, flow_cache=1000, minutes=25,
+                                       init="runs/stage7-init.pt")
+
 PHASES = ("flow", "fusion", "joint")
 
 MODES = [  # (probability, k, causal): one network for every window
