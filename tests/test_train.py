@@ -79,7 +79,7 @@ def test_bad_training_arguments_end_in_one_line_errors(tmp_path) -> None:
         ("--schedule", "cpu", "--out", str(tmp_path / "run"), "--init", str(tmp_path / "missing.pt")): "missing.pt not found",
         ("--export", str(tmp_path / "none.pt"), "--to", str(tmp_path / "w.pt")): "none.pt not found",
         ("--export", str(tool), "--to", str(tmp_path / "w.pt"), "--flow-from", str(tmp_path / "flow.pt")): "flow.pt not found",
-        ("--export", str(tool), "--to", str(tmp_path / "w.pt"), "--name", "x"): "--name registers only weights written into",
+        ("--export", str(tool), "--to", str(tmp_path / "w.pt"), "--name", "x"): "(write --to inside it to register a name)",
     }
     for args, reason in cases.items():
         proc = subprocess.run([sys.executable, str(tool), *args], capture_output=True, text=True, timeout=120)

@@ -64,10 +64,10 @@ def main() -> int:
 
 def export_weights(args: argparse.Namespace) -> int:
     from streamdeblur.errors import StreamDeblurError
-    from streamdeblur.models.weights import WEIGHTS_DIR, export, register
+    from streamdeblur.models.weights import check_registrable, export, register
 
-    if args.name and args.to.resolve().parent != WEIGHTS_DIR:  # checked before anything is written
-        raise StreamDeblurError(f"--name registers only weights written into {WEIGHTS_DIR}, not {args.to}")
+    if args.name:
+        check_registrable(args.to)  # before anything is written
     for ck in (args.export, args.flow_from):
         if ck is not None and not ck.is_file():
             raise StreamDeblurError(f"checkpoint {ck} not found")

@@ -120,14 +120,21 @@ def export(checkpoint: Path, out: Path, note: str = "", flow_from: Path | None =
     return {"bytes": out.stat().st_size, "sha256": sha256(out), "meta": meta}
 
 
+def check_registrable(path: Path) -> Path:
+    """``path`` resolved, if a file there can be registered (it is in the weights folder);
+    callers check before writing it."""
+    path = Path(path).resolve()
+    if path.parent != WEIGHTS_DIR:
+        raise StreamDeblurError(f"{path} is not in {WEIGHTS_DIR} (write --to inside it to register a name)")
+    return path
+
+
 def register(name: str, path: Path, description: str | None = None) -> WeightsEntry:
     """Add or update ``name`` in the registry for a file inside the weights folder;
     ``description=None`` keeps an existing entry's description."""
     import torch
 
-    path = Path(path).resolve()
-    if path.parent != WEIGHTS_DIR:
-        raise StreamDeblurError(f"{path} is not in {WEIGHTS_DIR} (write --to inside it to register a name)")
+    path = check_registrable(path)
     ck = torch.load(path, map_location="cpu", weights_only=True)
     data = json.loads(REGISTRY_FILE.read_text(encoding="utf-8")) if REGISTRY_FILE.is_file() else {"models": {}}
     models = data.setdefault("models", {})
