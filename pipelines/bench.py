@@ -89,27 +89,36 @@ def bare_decode(video: Path) -> tuple[int, float]:
 
 
 def model_speed(
-    model: str, size: tuple[int, int], k: int, device: str, precision: str, frames: int = 8, repeats: int = 3
+    model: str, size: tuple[int, int], k: int, device: str, precision: str, frames: int = 8, repeats: int = 3,
+    cameras: int = 1, **settings: object,
 ) -> dict[str, float]:
-    """Model-only frames/s and per-frame latency for one setting (streaming, flow reused)."""
+    """Model-only frames/s (in total) and per-frame latency for one setting (streaming, flow
+    reused); ``cameras`` streams are pushed together, one forward pass per round;
+    ``settings``: other ``ModelConfig`` fields (e.g. ``compile``, ``pinned_memory``)."""
     from streamdeblur.models import build_engine
 
-    engine = build_engine(ModelConfig(name=model, window=k, device=device, precision=precision))
+    engine = build_engine(ModelConfig(name=model, window=k, device=device, precision=precision, **settings))
     imgs = first_frames(str(DEMO_CLIP), frames + 2 * k + 2, size)
+
+    def push(stream: str, img) -> None:
+        engine.push_batch([(f"{stream}/{c}", img) for c in range(cameras)])
+
     for img in imgs[: 2 * k + 2]:  # warm-up: fills the window, first kernels
-        engine.push("warm", img)
+        push("warm", img)
     rates = []
     for r in range(repeats):
         stream = f"bench{r}"
         for img in imgs[:k]:
-            engine.push(stream, img)
+            push(stream, img)
         t0 = time.perf_counter()
         for img in imgs[k : k + frames]:
-            engine.push(stream, img)
-        rates.append(frames / (time.perf_counter() - t0))
-        engine.flush(stream)
+            push(stream, img)
+        rates.append(cameras * frames / (time.perf_counter() - t0))
+        for c in range(cameras):
+            engine.flush(f"{stream}/{c}")
     fps = statistics.median(rates)
-    return {"fps": round(fps, 2), "latency_ms": round(1000 / fps, 1), "device": engine.device, "precision": engine.precision}
+    row = {"fps": round(fps, 2), "latency_ms": round(1000 * cameras / fps, 1), "device": engine.device, "precision": engine.precision}
+    return row if cameras == 1 else {**row, "cameras": cameras, "per_camera_fps": round(fps / cameras, 2)}
 
 
 def pipeline_run(
@@ -250,7 +259,14 @@ def full(
                     log(f"model {dev} {prec} {res} k={k}: {row['fps']} frames/s, {row['latency_ms']} ms/frame")
                     speed.append(row)
     result["model_speed"] = speed
-    base = next(r for r in speed if r["resolution"] == "640x360" and r["k"] == 2 and r["device"] == devices[0])
+    if "cuda" in devices:
+        result["cuda_fast_path"] = cuda_fast_path(model, log)
+    # the pipeline runs the default precision of the first device (fp16 on CUDA): so does its yardstick
+    from streamdeblur.models.engine import pick_precision
+
+    default_prec = pick_precision("auto", torch.device(devices[0]))
+    base = next(r for r in speed if r["resolution"] == "640x360" and r["k"] == 2 and r["device"] == devices[0]
+                and r["precision"] == default_prec)
     n_frames = 16 if quick else 96
     threads = torch.get_num_threads()
     # like for like: the model alone on as many frames as the pipeline gets, measured just
@@ -304,4 +320,31 @@ def full(
         scaling[str(cams)] = {"total_fps": run["fps"], "per_camera_fps": round(float(run["fps"]) / cams, 2)}
         log(f"{cams} camera(s): {run['fps']} frames/s in total")
     result["camera_scaling"] = scaling
+    if devices[0] == "cuda":  # issue 7's GPU target: 30 frames/s per camera, 4 cameras at 1280x720
+        run = pipeline_run(4, model, RESOLUTIONS["1280x720"], 150, port, threads=threads)
+        result["camera_scaling_1280x720"] = {"4": {"total_fps": run["fps"], "per_camera_fps": round(float(run["fps"]) / 4, 2)}}
+        log(f"4 cameras at 1280x720: {run['fps']} frames/s in total, {float(run['fps']) / 4:.1f} per camera")
     return result
+
+
+FAST_PATH = {
+    "default": {},
+    "pageable_memory": {"pinned_memory": False},
+    "compile": {"compile": True},
+    "compile_cuda_graphs": {"compile": "reduce-overhead"},
+}
+"""The CUDA fast-path variants ``bench`` measures against each other (issue 7: keep each
+only where it helps): ``ModelConfig`` fields over the defaults."""
+
+
+def cuda_fast_path(model: str, log: Log = print) -> dict[str, dict[str, object]]:
+    """Model-only frames/s of each ``FAST_PATH`` variant, 1280x720 k=2 fp16, and 4 cameras
+    batched into one forward pass against one camera."""
+    out: dict[str, dict[str, object]] = {}
+    for name, settings in FAST_PATH.items():
+        row = model_speed(model, RESOLUTIONS["1280x720"], 2, "cuda", "fp16", frames=24, **settings)
+        out[name] = row
+        log(f"cuda fast path {name}: {row['fps']} frames/s at 1280x720 k=2 fp16")
+    out["batch_4_cameras"] = model_speed(model, RESOLUTIONS["1280x720"], 2, "cuda", "fp16", frames=24, cameras=4)
+    log(f"cuda fast path 4 cameras in one batch: {out['batch_4_cameras']['fps']} frames/s in total")
+    return out

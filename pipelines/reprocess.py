@@ -61,10 +61,12 @@ class ReprocessWorker(Introspect):
     """Holds one engine and restores whole files with it; ``progress`` can be asked while a
     file runs (the actor runs two calls at a time)."""
 
-    def __init__(self, model: ModelConfig):
+    def __init__(self, model: ModelConfig, crf: int = 18, hwaccel: str | None = None):
         from streamdeblur.models import build_engine
 
         self.model = model
+        self.crf = crf
+        self.hwaccel = hwaccel
         self.engine = build_engine(model)
         self.done = 0
 
@@ -77,7 +79,8 @@ class ReprocessWorker(Introspect):
             self.done = n
 
         try:
-            result = reprocess(src, out, self.model, progress=False, on_frame=tick, engine=self.engine)
+            result = reprocess(src, out, self.model, crf=self.crf, progress=False, on_frame=tick, engine=self.engine,
+                               hwaccel=self.hwaccel)
             return {"status": "done", **result}
         except StreamDeblurError as exc:
             return {"status": "failed", "error": str(exc)}
@@ -106,8 +109,11 @@ def run_batch(
     overwrite: bool = False,
     address: str | None = None,
     progress: bool = True,
+    crf: int = 18,
+    hwaccel: str | None = None,
 ) -> list[dict[str, object]]:
-    """Restore every input into ``out_dir``; returns one summary row per input."""
+    """Restore every input into ``out_dir`` (``crf``, ``hwaccel``: as for one file); returns
+    one summary row per input."""
     import ray
 
     from streamdeblur.io.reader import probe
@@ -140,7 +146,7 @@ def run_batch(
             num_cpus=cpus, num_gpus=gpus,
             resources=dict(ray_cfg.deblur_resources), max_concurrency=2,
         )
-        workers = [cls.remote(model) for _ in range(n)]
+        workers = [cls.remote(model, crf, hwaccel) for _ in range(n)]
         total = tqdm(total=sum(j.frames for j in jobs), unit="frame", desc=f"{len(jobs)} files", disable=not progress,
                      dynamic_ncols=True, position=0)
         queue = list(jobs)

@@ -46,6 +46,11 @@ class CameraConfig(_Section):
     """Cap on frames/s taken from the camera (extra frames are skipped and counted)."""
     resize: tuple[int, int] | None = None
     """``[width, height]`` to scale frames to before deblurring."""
+    hwaccel: str | None = None
+    """Decode on this hardware device type (FFmpeg hwaccel through PyAV: ``cuda`` is NVDEC;
+    ``streamdeblur.io.reader.hardware_decoders()`` lists this build's). Falls back to the
+    CPU, with one warning, where the device or codec is not there; the camera's status says
+    which (``decoder``)."""
     plate_format: str | None = None
     """Plate format reads on this camera must match (OCR consumer): a preset (br, mercosul,
     it, sk) or a regular expression."""
@@ -71,6 +76,13 @@ class CameraConfig(_Section):
         return v
 
     _regex = field_validator("plate_format")(classmethod(lambda cls, v: _plate_format(v)))
+
+    @field_validator("hwaccel")
+    @classmethod
+    def _known_device(cls, v: str | None) -> str | None:
+        from streamdeblur.io.reader import check_hwaccel
+
+        return None if v is None else check_hwaccel(v)
 
     @property
     def is_live(self) -> bool:
@@ -105,8 +117,12 @@ class ModelConfig(_Section):
     tile_size: int = Field(default=1024, ge=64)
     """Frames with a side larger than this are restored in overlapping tiles."""
     tile_overlap: int = Field(default=32, ge=0)
-    compile: bool = False
-    """torch.compile the model (CUDA; slow first frames)."""
+    compile: bool | Literal["reduce-overhead", "max-autotune"] = False
+    """torch.compile the restoration network: ``true`` (default mode), ``reduce-overhead``
+    (CUDA graphs) or ``max-autotune``; slow first frames (``streamdeblur bench`` measures each on CUDA)."""
+    pinned_memory: bool = True
+    """CUDA: stage frames in page-locked host memory, so copies to and from the GPU are
+    asynchronous (PyTorch's caching host allocator reuses the buffers)."""
     threads: int | None = Field(default=None, ge=1)
     """CPU threads for the model; default: the CPUs Ray gives the actor."""
 

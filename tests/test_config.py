@@ -58,6 +58,7 @@ def test_relative_url_resolves_against_config_folder(tmp_path: Path):
         ("cameras:\n  - id: a\n    url: x.mp4\noutput:\n  endpoint: tcp//x\n", "output.endpoint: expected SOCKET+MODE:ADDRESS"),
         ("cameras:\n  - id: a\n    url: x.mp4\n    resize: [641, 360]\n", "resize must be [width, height], even numbers"),
         ("cameras:\n  - id: a\n    url: x.mp4\n    plate_format: '[A-'\n", "plate_format: not a regular expression"),
+        ("cameras:\n  - id: a\n    url: x.mp4\n    hwaccel: nvdecx\n", "hwaccel: 'nvdecx' is not a hardware decoder of this FFmpeg (it has: "),
     ],
 )
 def test_bad_config_one_line(tmp_path: Path, text: str, message: str):

@@ -54,3 +54,28 @@ def test_cuda_tiling_and_batching() -> None:
     out += [("a", o) for o in eng.flush("a")] + [("b", o) for o in eng.flush("b")]
     assert sorted(s for s, _ in out) == ["a"] * 3 + ["b"] * 3
     assert all(o.shape == (360, 640, 3) and o.dtype == np.uint8 for _, o in out)
+
+
+def _close(a: list[np.ndarray], b: list[np.ndarray]) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        diff = np.abs(x.astype(int) - y)
+        assert diff.mean() < 0.5 and diff.max() <= 8
+
+
+def test_pinned_and_pageable_copies_agree() -> None:
+    """The page-locked, asynchronous copies (the default on CUDA) change no pixel's meaning."""
+    frames = _frames()
+    pinned = _run(ModelConfig(name="raft-fusion-small", device="cuda", precision="fp32"), frames)
+    pageable = _run(ModelConfig(name="raft-fusion-small", device="cuda", precision="fp32", pinned_memory=False), frames)
+    _close(pinned, pageable)
+
+
+@pytest.mark.parametrize("mode", [True, "reduce-overhead"])
+def test_compiled_restoration_matches_eager(mode: object) -> None:
+    """``compile: true`` and ``compile: reduce-overhead`` (CUDA graphs, whose outputs are
+    reused between replays) restore the same frames as eager mode."""
+    frames = _frames(6)
+    eager = _run(ModelConfig(name="raft-fusion-small", device="cuda", precision="fp16"), frames)
+    compiled = _run(ModelConfig(name="raft-fusion-small", device="cuda", precision="fp16", compile=mode), frames)
+    _close(eager, compiled)

@@ -64,12 +64,36 @@ def test_missing_and_not_video(tmp_path: Path):
         next(read_frames(str(bad)))
 
 
+def test_hardware_decoding_or_a_warned_cpu_fallback(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch):
+    """``hwaccel: cuda`` decodes the same frames: on NVDEC where the machine has it, else on
+    the CPU after one warning (never a silent fallback, never an error)."""
+    from streamdeblur.io import reader
+
+    monkeypatch.setattr(reader, "_BROKEN_DEVICES", {})  # warned once per process: start afresh
+    ref = [f.image for f in read_frames(str(DEMO_CLIP), "cam", resize=(320, 180))]
+    stats = ReadStats()
+    with caplog.at_level("WARNING", logger="streamdeblur.io.reader"):
+        frames = [f.image for f in read_frames(str(DEMO_CLIP), "cam", resize=(320, 180), stats=stats, hwaccel="cuda")]
+    assert len(frames) == len(ref) == 377
+    if stats.decoder == "cpu":
+        assert "hardware decoding (cuda)" in caplog.text and "decoding on the CPU" in caplog.text
+        for a, b in zip(frames, ref):
+            np.testing.assert_array_equal(a, b)
+    else:  # NVDEC: the same pictures up to the colour conversion of another pixel layout
+        assert stats.decoder == "cuda"
+        assert max(float(np.abs(a.astype(np.int16) - b).mean()) for a, b in zip(frames, ref)) < 2.0
+    with pytest.raises(SourceError, match="no such file"):
+        next(read_frames("/nonexistent/clip.mp4", hwaccel="cuda"))
+
+
 def test_unreachable_rtsp_times_out():
     import time
 
     t0 = time.monotonic()
     with pytest.raises(SourceError, match=r"rtsp://\*\*\*@127.0.0.1:1/x: cannot open"):
         next(read_frames("rtsp://admin:secret@127.0.0.1:1/x", open_timeout=2, read_timeout=2))
+    with pytest.raises(SourceError, match=r"127.0.0.1:1/x: cannot open"):
+        next(read_frames("rtsp://127.0.0.1:1/x", open_timeout=2, read_timeout=2, hwaccel="cuda"))
     assert time.monotonic() - t0 < 10
 
 

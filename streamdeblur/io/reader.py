@@ -2,12 +2,15 @@
 
 RTSP opens over TCP with open and read timeouts, so a dead camera raises
 :class:`SourceError` instead of hanging. Files can loop and be paced at their timestamps
-(``realtime``), which makes a file behave like a live camera.
+(``realtime``), which makes a file behave like a live camera. ``hwaccel`` decodes on a
+hardware device (FFmpeg's hwaccel through PyAV, e.g. ``cuda`` for NVDEC) and falls back to
+the CPU, with one warning, where the device cannot be opened.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from collections.abc import Iterator
 from fractions import Fraction
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import av
 import av.logging
+from av.codec.hwaccel import HWAccel
 
 from streamdeblur.errors import SourceError
 from streamdeblur.frame import Frame
@@ -23,10 +27,17 @@ from streamdeblur.logutil import mask_url
 # FFmpeg's own messages (one per damaged packet) would flood the status lines: problems are
 # counted (ReadStats.corrupt) and reported by the pipeline instead.
 av.logging.set_level(av.logging.FATAL)
+log = logging.getLogger(__name__)
 
 
-def open_container(url: str, open_timeout: float = 10.0, read_timeout: float = 10.0) -> av.container.InputContainer:
-    """Open a file or stream with PyAV, turning every failure into one clear line."""
+def open_container(
+    url: str, open_timeout: float = 10.0, read_timeout: float = 10.0, hwaccel: str | None = None
+) -> av.container.InputContainer:
+    """Open a file or stream with PyAV, turning every failure into one clear line.
+
+    ``hwaccel``: a device type of :func:`hardware_decoders` to decode on. Where its device
+    cannot be opened, the container opens for CPU decoding instead, with one warning per
+    process (later opens go straight to the CPU)."""
     shown = mask_url(url)
     is_stream = "://" in url
     if not is_stream and not Path(url).is_file():
@@ -35,18 +46,73 @@ def open_container(url: str, open_timeout: float = 10.0, read_timeout: float = 1
     if url.startswith(("rtsp://", "rtsps://")):
         # TCP: no UDP packet loss on busy networks; 'timeout' is the socket I/O timeout (µs).
         options = {"rtsp_transport": "tcp", "timeout": str(int(read_timeout * 1e6))}
+    timeout = (open_timeout, read_timeout)
+    if hwaccel and hwaccel not in _BROKEN_DEVICES:
+        try:
+            return _checked(av.open(url, options=options, timeout=timeout, hwaccel=HWAccel(hwaccel)), shown)
+        except _SOURCE_ERRORS as exc:  # the source itself: no second try
+            raise _source_error(exc, shown) from None
+        except (av.error.FFmpegError, OSError) as exc:
+            hw_error = _reason(exc)  # the device, or a source error of another kind: a plain open tells
+        try:
+            container = _checked(av.open(url, options=options, timeout=timeout), shown)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise _source_error(exc, shown) from None
+        _BROKEN_DEVICES[hwaccel] = hw_error
+        log.warning("%s: hardware decoding (%s) unavailable: %s; decoding on the CPU", shown, hwaccel, hw_error)
+        return container
     try:
-        container = av.open(url, options=options, timeout=(open_timeout, read_timeout))
-    except av.error.FileNotFoundError:
-        raise SourceError(f"{shown}: no such file") from None
-    except av.error.InvalidDataError:
-        raise SourceError(f"{shown}: not a video file (cannot find a known container format)") from None
+        return _checked(av.open(url, options=options, timeout=timeout), shown)
     except (av.error.FFmpegError, OSError) as exc:
-        raise SourceError(f"{shown}: cannot open: {_reason(exc)}") from None
+        raise _source_error(exc, shown) from None
+
+
+_BROKEN_DEVICES: dict[str, str] = {}
+"""Hardware device types that failed to open in this process, and why."""
+_WARNED: set[tuple[str, str]] = set()
+"""(device type, codec) pairs already warned about: the device could not take the codec."""
+_SOURCE_ERRORS = (av.error.FileNotFoundError, av.error.InvalidDataError, av.error.ExitError, ConnectionError, TimeoutError)
+
+
+def _decoder_in_use(stream: av.video.stream.VideoStream, hwaccel: str | None) -> str:
+    """``cpu`` or ``hwaccel``: FFmpeg decodes on the CPU where the device cannot take the
+    stream's codec or profile (warned once per device and codec)."""
+    if not hwaccel or hwaccel in _BROKEN_DEVICES:
+        return "cpu"
+    if stream.codec_context.is_hwaccel:
+        return hwaccel
+    key = (hwaccel, stream.codec_context.name)
+    if key not in _WARNED:
+        _WARNED.add(key)
+        log.warning("hardware decoding (%s) cannot decode this %s stream; decoding on the CPU", *key)
+    return "cpu"
+
+
+def _source_error(exc: Exception, shown: str) -> SourceError:
+    if isinstance(exc, FileNotFoundError):
+        return SourceError(f"{shown}: no such file")
+    if isinstance(exc, av.error.InvalidDataError):
+        return SourceError(f"{shown}: not a video file (cannot find a known container format)")
+    return SourceError(f"{shown}: cannot open: {_reason(exc)}")
+
+
+def _checked(container: av.container.InputContainer, shown: str) -> av.container.InputContainer:
     if not container.streams.video:
         container.close()
         raise SourceError(f"{shown}: has no video stream")
     return container
+
+
+def hardware_decoders() -> list[str]:
+    """Hardware device types this FFmpeg build can decode on (``cameras[].hwaccel``)."""
+    return list(av.codec.hwaccel.hwdevices_available())
+
+
+def check_hwaccel(name: str) -> str:
+    """``name`` if this FFmpeg knows that hardware device type, else a ValueError naming those it knows."""
+    if name not in hardware_decoders():
+        raise ValueError(f"{name!r} is not a hardware decoder of this FFmpeg (it has: {', '.join(hardware_decoders()) or 'none'})")
+    return name
 
 
 def _reason(exc: Exception) -> str:
@@ -80,19 +146,21 @@ def read_frames(
     read_timeout: float = 10.0,
     start_seq: int = 0,
     stats: "ReadStats | None" = None,
+    hwaccel: str | None = None,
 ) -> Iterator[Frame]:
     """Decode ``url`` frame by frame as BGR :class:`Frame` objects.
 
     ``seq`` keeps counting across loops. Undecodable packets are skipped and counted in
     ``stats.corrupt``; a stream that ends (or breaks) simply stops the iterator, except a
-    stream that yields nothing at all, which raises :class:`SourceError`.
+    stream that yields nothing at all, which raises :class:`SourceError`. ``hwaccel``: see
+    :func:`open_container`; ``stats.decoder`` tells where frames were decoded.
     """
     stats = stats if stats is not None else ReadStats()
     seq = start_seq
     min_gap = 1.0 / fps_cap if fps_cap else 0.0
     last_kept = -1e18
     while True:
-        container = open_container(url, open_timeout, read_timeout)
+        container = open_container(url, open_timeout, read_timeout, hwaccel)
         produced = 0
         t0_wall: float | None = None
         t0_media: float | None = None
@@ -108,6 +176,8 @@ def read_frames(
                     if wait > 0:
                         time.sleep(wait)
                 now = time.monotonic()
+                if not produced:
+                    stats.decoder = _decoder_in_use(vs, hwaccel)
                 produced += 1
                 if min_gap and now - last_kept < min_gap * 0.999:
                     stats.skipped += 1
@@ -158,9 +228,11 @@ def first_frames(url: str, n: int, resize: tuple[int, int] | None = None) -> lis
 class ReadStats:
     """Counters a reader keeps while it decodes."""
 
-    __slots__ = ("decoded", "skipped", "corrupt", "loops")
+    __slots__ = ("decoded", "skipped", "corrupt", "loops", "decoder")
 
     def __init__(self) -> None:
+        self.decoder = "cpu"
+        """Where the last opened stream decodes: ``cpu`` or the hardware device type."""
         self.decoded = 0
         self.skipped = 0
         self.corrupt = 0

@@ -24,6 +24,7 @@ def register(subparsers) -> None:
     p.add_argument("--causal", action="store_true", default=None, help="past frames only")
     p.add_argument("--model", help="override model.name ('none' copies frames)")
     p.add_argument("--crf", type=int, default=18, help="libx264 quality of the output (default 18)")
+    p.add_argument("--hwaccel", help="decode on this hardware device, e.g. cuda (NVDEC); the CPU, with a warning, where it is not there")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_reprocess)
 
@@ -79,21 +80,30 @@ def _reprocess(args) -> int:
     from pathlib import Path
 
     from pipelines.reprocess import names_many
+    from streamdeblur.errors import StreamDeblurError
+    from streamdeblur.io.reader import check_hwaccel
 
+    if args.hwaccel is not None:
+        try:
+            check_hwaccel(args.hwaccel)
+        except ValueError as exc:
+            raise StreamDeblurError(f"--hwaccel: {exc}") from None
     if names_many(args.input):
         from pipelines.reprocess import describe, expand_inputs, run_batch
         from streamdeblur.config import RayConfig, load_config
 
         ray_cfg = load_config(args.config).ray if args.config else RayConfig()
         rows = run_batch(expand_inputs(args.input), Path(args.output), _model_config(args), ray_cfg,
-                         overwrite=args.overwrite, address=args.address, progress=not args.quiet)
+                         overwrite=args.overwrite, address=args.address, progress=not args.quiet,
+                         crf=args.crf, hwaccel=args.hwaccel)
         print(describe(rows))
         return 1 if any(r["status"] == "failed" for r in rows) else 0
     from streamdeblur.models.reprocess import reprocess
 
-    r = reprocess(args.input, args.output, _model_config(args), crf=args.crf, progress=not args.quiet)
+    r = reprocess(args.input, args.output, _model_config(args), crf=args.crf, progress=not args.quiet, hwaccel=args.hwaccel)
     notes = [f"{r['corrupt']} corrupt packets skipped"] if r["corrupt"] else []
     notes += [f"{r['audio_packets']} audio packets copied"] if r["audio_packets"] else []
+    notes += [f"decoded on {r['decoder']}"] if args.hwaccel else []
     print(f"{args.output}: {r['frames_out']} frames, {r['fps']:.1f} frames/s on {r['device']} ({r['precision']})"
           + "".join(f", {n}" for n in notes))
     return 0

@@ -21,6 +21,7 @@ def reprocess(
     *,
     engine: Engine | None = None,
     on_frame: Callable[[int], None] | None = None,
+    hwaccel: str | None = None,
 ) -> dict:
     """Restore every frame of ``src`` into ``out``: same frame count, size and timestamps;
     audio streams copied through unchanged. Undecodable packets are skipped and counted
@@ -28,7 +29,8 @@ def reprocess(
 
     Returns counts and speed. The output appears under its name only when complete.
     ``engine`` reuses a loaded engine (several files in a row); ``on_frame(n)`` is called
-    with the number of frames written so far.
+    with the number of frames written so far. ``hwaccel``: decode on this hardware device
+    (``cameras[].hwaccel``; the CPU where it is not there).
     """
     from streamdeblur.io.reader import ReadStats, probe, read_frames
     from streamdeblur.io.writer import VideoWriter, add_audio, check_output, has_audio
@@ -58,7 +60,7 @@ def reprocess(
                 on_frame(n_out)
 
     try:
-        for frame in read_frames(src, "reprocess", stats=stats):
+        for frame in read_frames(src, "reprocess", stats=stats, hwaccel=hwaccel):
             if writer is None:
                 writer = VideoWriter(target, frame.width, frame.height, fps=info["fps"] or 25, time_base=frame.time_base, crf=crf)
             waiting.append(frame.pts)
@@ -78,4 +80,4 @@ def reprocess(
     seconds = time.perf_counter() - t0
     return {"frames_in": n_in, "frames_out": n_out, "corrupt": stats.corrupt, "audio_packets": audio_packets,
             "seconds": seconds, "fps": n_out / max(seconds, 1e-9),
-            "device": engine.device, "precision": engine.precision, "model": engine.name}
+            "device": engine.device, "precision": engine.precision, "model": engine.name, "decoder": stats.decoder}

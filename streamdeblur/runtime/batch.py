@@ -24,6 +24,8 @@ class SourceStats:
     error: str | None = None
     pid: int = 0
     """Process of the source: a new one means the source restarted (counters from zero)."""
+    decoder: str = "cpu"
+    """Where frames are decoded: ``cpu`` or the camera's ``hwaccel`` device type."""
 
 
 @dataclass(slots=True)

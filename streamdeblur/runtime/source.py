@@ -80,6 +80,7 @@ class CameraSource(Introspect):
                     read_timeout=cam.read_timeout,
                     start_seq=0 if skip_until else self._next_seq,
                     stats=self._read,
+                    hwaccel=cam.hwaccel,
                 ):
                     if self._stop.is_set():
                         break
@@ -164,7 +165,8 @@ class CameraSource(Introspect):
 
     def stats(self) -> SourceStats:
         """A snapshot of the counters."""
-        return replace(self._stats, decoded=self._read.decoded, skipped=self._read.skipped, corrupt=self._read.corrupt)
+        read = self._read
+        return replace(self._stats, decoded=read.decoded, skipped=read.skipped, corrupt=read.corrupt, decoder=read.decoder)
 
     def stop(self) -> None:
         """Stop decoding (the thread ends at its next frame)."""

@@ -31,6 +31,7 @@ class CameraStatus:
     restarts: int = 0
     """Actor deaths seen on this camera's path: restarted workers and failed batches."""
     error: str | None = None
+    decoder: str = "cpu"
     model: str = "none"
     camera_fps: float = 0.0
     output_fps: float = 0.0
@@ -83,6 +84,7 @@ class CameraStatus:
         self.corrupt = corrupt
         self.reconnects = reconnects
         self.error = src.error
+        self.decoder = src.decoder
 
     def failed_batch(self, lost: int) -> None:
         """A batch of ``lost`` frames died with an actor."""
@@ -114,6 +116,8 @@ class CameraStatus:
             text += f"  skipped {self.skipped}"
         if self.corrupt:
             text += f"  corrupt {self.corrupt}"
+        if self.decoder != "cpu":
+            text += f"  decode {self.decoder}"
         if self.error:
             text += f"  error: {mask_url(self.error)}"
         return text
@@ -130,6 +134,7 @@ class CameraStatus:
             "reconnects": self.reconnects,
             "lost": self.lost,
             "restarts": self.restarts,
+            "decoder": self.decoder,
             "latency_p50_ms": self.latency_ms(50),
             "latency_p95_ms": self.latency_ms(95),
             "error": self.error,
