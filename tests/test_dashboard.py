@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import DEMO_CLIP, ROOT, free_port
@@ -126,7 +127,9 @@ def live(ray_cluster, tmp_path_factory):
     ocr_events(events, *({"event": "stats", "ts": time.time(), "camera": c, **snap} for c, snap in recorded_ocr().snapshot().items()))
     cfg = parse_config(
         {
-            "cameras": [{"id": "carpark", "url": str(DEMO_CLIP), "loop": True, "realtime": True, "resize": [480, 270]}],
+            # hwaccel: NVDEC where there is one, else the CPU (the tile says which)
+            "cameras": [{"id": "carpark", "url": str(DEMO_CLIP), "loop": True, "realtime": True, "resize": [480, 270],
+                         "hwaccel": "cuda"}],
             "output": {"endpoint": f"pub+bind:tcp://127.0.0.1:{zport}", "publish_raw": True},
             "dashboard": {"port": hport, "token": TOKEN, "view_fps": 5},
             "model": {"name": "none"},
@@ -178,6 +181,8 @@ def test_browser_shows_live_tiles(live, tmp_path: Path):
             assert seq2 > seq1 and shot1 != shot2, "the live view did not change"
             assert page.locator(f"{tile} .state").inner_text() == "streaming"
             assert page.locator(f'{tile} dd[data-field="device"]').inner_text() == "cpu none"
+            decoder = page.locator(f'{tile} dd[data-field="decoder"]').inner_text()
+            assert decoder == "cpu" if not torch.cuda.is_available() else decoder in ("cpu", "cuda")
             assert page.locator("#conn").inner_text() == "live"
             drawn = page.evaluate(
                 f"""() => [...document.querySelectorAll('{tile} canvas')].map(c =>

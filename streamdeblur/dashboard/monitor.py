@@ -33,12 +33,15 @@ class Counters:
     model: str
     error: str | None
     latencies_ms: list[float]
+    decoder: str | None = None
+    """Where the camera's frames are decoded (``cpu``, ``cuda``...); unknown from headers."""
 
 
 def from_status(st: Any) -> Counters:
     """From a ``CameraStatus`` (read from another thread: copy the deque in one step)."""
     return Counters(
-        st.camera, st.state, st.frames_in, st.frames_out, st.dropped, st.reconnects, st.model, st.error, list(st.latencies_ms)
+        st.camera, st.state, st.frames_in, st.frames_out, st.dropped, st.reconnects, st.model, st.error, list(st.latencies_ms),
+        st.decoder,
     )
 
 
