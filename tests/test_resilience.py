@@ -188,3 +188,33 @@ def test_killed_source_actor_resumes(ray_cluster, tmp_path: Path, endpoint: str)
     assert seqs[-1] == 79
     # an offline source resumes after the last frame handed out: only its queue is lost
     assert len(seqs) >= 80 - 2 - 2
+
+
+def test_restarted_source_waits_to_be_told_where_to_resume(ray_cluster, tmp_path: Path):
+    """A source that Ray restarts must not decode from frame 0 on the first request that
+    reaches it (an offline file would repeat every frame): it answers ``waiting`` until the
+    driver's ``start(resume)``, then goes on from there."""
+    from streamdeblur.config import CameraConfig
+    from streamdeblur.runtime.graph import SOURCE_RESTART
+    from streamdeblur.runtime.source import CameraSource
+
+    clip = write_clip(tmp_path / "r.mp4", frames=30)
+    cam = CameraConfig(id="r", url=str(clip), realtime=False)
+    src = ray.remote(CameraSource).options(num_cpus=0, **SOURCE_RESTART).remote(cam, 4)
+    ray.get(src.start.remote(0))
+    _, info = ray.get(src.get.options(num_returns=2).remote(4, 10.0))
+    assert info.first_seq == 0 and info.count >= 1 and not info.waiting
+    os.kill(ray.get(src.pid.remote()), signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while True:  # calls fail while the actor restarts
+        try:
+            batch, info = ray.get(src.get.options(num_returns=2).remote(4, 0.5))
+            break
+        except ray.exceptions.RayActorError:
+            assert time.monotonic() < deadline, "the source actor did not come back"
+            time.sleep(0.2)
+    assert info.waiting and info.count == 0 and batch.frames == []
+    src.start.remote(4)
+    _, info = ray.get(src.get.options(num_returns=2).remote(4, 10.0))
+    assert info.first_seq == 4 and info.count >= 1 and not info.waiting
+    ray.kill(src)

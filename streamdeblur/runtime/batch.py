@@ -56,3 +56,6 @@ class BatchInfo:
     count: int
     ended: bool
     source: SourceStats
+    waiting: bool = False
+    """The source was restarted by Ray and waits for the driver to say where to resume
+    (``CameraSource.start``): it decodes nothing until then."""

@@ -187,10 +187,14 @@ class Pipeline:
                 refs = [self._deblur[actor].process.remote(*refs)]
             self._chains[self._publisher.publish.remote(*refs)] = [(cam, info) for cam, _, info in items]
 
-    def _restart_source(self, camera: str, reason: str, lost: int) -> None:
+    def _stage_failed(self, camera: str, reason: str, lost: int) -> None:
         self.status[camera].failed_batch(lost)
         log.warning("camera %s: a stage failed (%s); %d frames lost, actor restarting", camera, reason, lost)
-        # A restarted source resumes after every frame already handed out.
+
+    def _resume_source(self, camera: str) -> None:
+        """Tell a camera's source where to resume: after every frame already handed out (a
+        restarted source waits for this; a running one ignores it). Called once the step's
+        batches are forwarded, so that their frames count as handed out."""
         last = self.status[camera].last_seq
         resume = [0 if last is None else last + 1]
         resume += [i.first_seq + i.count for chain in self._chains.values() for c, i in chain if c == camera]
@@ -201,18 +205,22 @@ class Pipeline:
         batches that are done (forwarding the others in one go)."""
         reports: list[PublishReport] = []
         forward: list[tuple[str, ray.ObjectRef, BatchInfo]] = []
+        resume: set[str] = set()
         for ref in refs:
             if ref in self._gets:
                 camera, batch = self._gets.pop(ref)
                 try:
                     info: BatchInfo = ray.get(ref)
                 except RayError as exc:
-                    self._restart_source(camera, _reason(exc), 0)  # its queue died with it, uncounted
+                    self._stage_failed(camera, _reason(exc), 0)  # its queue died with it, uncounted
+                    resume.add(camera)
                     reports.append(PublishReport(camera=camera))
                     continue
                 if info.count or info.ended:  # the end goes down the chain too: stages flush
                     forward.append((camera, batch, info))
                 else:
+                    if info.waiting:  # restarted by Ray before a failed call told us
+                        resume.add(camera)
                     reports.append(PublishReport(camera=camera, source=info.source))
                 continue
             chain = self._chains.pop(ref)
@@ -220,9 +228,12 @@ class Pipeline:
                 reports += ray.get(ref)
             except RayError as exc:
                 for camera, info in chain:
-                    self._restart_source(camera, _reason(exc), info.count)
+                    self._stage_failed(camera, _reason(exc), info.count)
+                    resume.add(camera)
                     reports.append(PublishReport(camera=camera))
         self._forward(forward)
+        for camera in resume:
+            self._resume_source(camera)
         return reports
 
     def _poll_sources(self) -> None:

@@ -30,6 +30,18 @@ from streamdeblur.runtime.introspect import Introspect
 from streamdeblur.runtime.batch import Batch, BatchInfo, SourceStats
 
 
+def was_restarted() -> bool:
+    """True inside a Ray actor that Ray has restarted after its process died."""
+    import ray
+
+    if not ray.is_initialized():
+        return False
+    try:
+        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
+    except (AssertionError, RuntimeError):  # not in an actor (a plain object in the driver)
+        return False
+
+
 def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Random) -> float:
     """Seconds before reconnect attempt ``attempt`` (1-based): doubling, capped, +-25% jitter."""
     base = min(maximum, initial * 2 ** (attempt - 1))
@@ -50,6 +62,7 @@ class CameraSource(Introspect):
         self._next_seq = 0
         self._thread: threading.Thread | None = None
         self._rng = random.Random()
+        self._restarted = was_restarted()
 
     def start(self, next_seq: int = 0) -> None:
         """Begin decoding, numbering frames from ``next_seq``. An offline file skips the
@@ -140,9 +153,12 @@ class CameraSource(Introspect):
         """Up to ``max_frames`` frames, waiting at most ``timeout`` s for the first one,
         and a :class:`BatchInfo` (a second, tiny return value the driver fetches alone).
 
-        The batch is marked ``ended`` once the stream is over and the queue is empty.
+        The batch is marked ``ended`` once the stream is over and the queue is empty. A source
+        that Ray restarted starts only when told where to resume (``start``): until then its
+        batches are empty and marked ``waiting`` (decoding from 0 would repeat frames).
         """
-        self.start(self._next_seq)
+        if not self._restarted:
+            self.start(self._next_seq)
         deadline = time.monotonic() + timeout
         with self._cond:
             while not self._queue and not self.finished:
@@ -160,7 +176,7 @@ class CameraSource(Introspect):
             ended = self.finished and not self._queue
             stats = self.stats()
             first = frames[0].seq if frames else self._next_seq
-            info = BatchInfo(first_seq=first, count=len(frames), ended=ended, source=stats)
+            info = BatchInfo(first_seq=first, count=len(frames), ended=ended, source=stats, waiting=self._thread is None)
             return Batch(camera=self.camera.id, frames=frames, ended=ended, source=stats), info
 
     def stats(self) -> SourceStats:
