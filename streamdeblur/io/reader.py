@@ -47,24 +47,22 @@ def open_container(
         # TCP: no UDP packet loss on busy networks; 'timeout' is the socket I/O timeout (µs).
         options = {"rtsp_transport": "tcp", "timeout": str(int(read_timeout * 1e6))}
     timeout = (open_timeout, read_timeout)
+    hw_error = None
     if hwaccel and hwaccel not in _BROKEN_DEVICES:
         try:
             return _checked(av.open(url, options=options, timeout=timeout, hwaccel=HWAccel(hwaccel)), shown)
         except _SOURCE_ERRORS as exc:  # the source itself: no second try
             raise _source_error(exc, shown) from None
         except (av.error.FFmpegError, OSError) as exc:
-            hw_error = _reason(exc)  # the device, or a source error of another kind: a plain open tells
-        try:
-            container = _checked(av.open(url, options=options, timeout=timeout), shown)
-        except (av.error.FFmpegError, OSError) as exc:
-            raise _source_error(exc, shown) from None
-        _BROKEN_DEVICES[hwaccel] = hw_error
-        log.warning("%s: hardware decoding (%s) unavailable: %s; decoding on the CPU", shown, hwaccel, hw_error)
-        return container
+            hw_error = _reason(exc)  # the device, or a source error of another kind: the plain open tells
     try:
-        return _checked(av.open(url, options=options, timeout=timeout), shown)
+        container = _checked(av.open(url, options=options, timeout=timeout), shown)
     except (av.error.FFmpegError, OSError) as exc:
         raise _source_error(exc, shown) from None
+    if hw_error is not None:
+        _BROKEN_DEVICES[hwaccel] = hw_error
+        log.warning("%s: hardware decoding (%s) unavailable: %s; decoding on the CPU", shown, hwaccel, hw_error)
+    return container
 
 
 _BROKEN_DEVICES: dict[str, str] = {}
@@ -110,8 +108,9 @@ def hardware_decoders() -> list[str]:
 
 def check_hwaccel(name: str) -> str:
     """``name`` if this FFmpeg knows that hardware device type, else a ValueError naming those it knows."""
-    if name not in hardware_decoders():
-        raise ValueError(f"{name!r} is not a hardware decoder of this FFmpeg (it has: {', '.join(hardware_decoders()) or 'none'})")
+    known = hardware_decoders()
+    if name not in known:
+        raise ValueError(f"{name!r} is not a hardware decoder of this FFmpeg (it has: {', '.join(known) or 'none'})")
     return name
 
 
