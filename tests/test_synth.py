@@ -69,12 +69,10 @@ def test_degradation_is_realistic_and_seeded() -> None:
     img = cv2.GaussianBlur(rng.integers(0, 255, (80, 96, 3), dtype=np.uint8), (0, 0), 1.0)
     a = synth_clip(img, 3, seed=7)
     c = synth_clip(img, 3, seed=8)
-    # the seed pins every step up to the H.264 round trip; that one is not bit-exact from
-    # call to call with PyAV 18 / libx264 on some machines (docs/BENCHMARKS.md, "Recognition
-    # gain": a known limitation), so equality is checked without it
-    raw = SynthParams(crf=None)
-    assert all(np.array_equal(x, y) for x, y in zip(synth_clip(img, 3, seed=7, params=raw).blurred,
-                                                    synth_clip(img, 3, seed=7, params=raw).blurred))
+    # the seed pins the whole clip, H.264 artifacts included (with x264's macroblock tree on,
+    # this clip came out in 3 different versions in 10 calls)
+    for _ in range(5):
+        assert all(np.array_equal(x, y) for x, y in zip(a.blurred, synth_clip(img, 3, seed=7).blurred))
     assert not np.array_equal(a.blurred[1], c.blurred[1])
     # blur removes high frequencies: lower Laplacian energy than the sharp frame
     lap = lambda z: cv2.Laplacian(cv2.cvtColor(z, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var()  # noqa: E731

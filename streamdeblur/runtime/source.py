@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import warnings
 from collections import deque
 from dataclasses import replace
 
@@ -37,7 +38,9 @@ def was_restarted() -> bool:
     if not ray.is_initialized():
         return False
     try:
-        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
+        with warnings.catch_warnings():  # Ray 2.60's property reads its own deprecated actor_id
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return bool(ray.get_runtime_context().was_current_actor_reconstructed)
     except (AssertionError, RuntimeError):  # not in an actor (a plain object in the driver)
         return False
 

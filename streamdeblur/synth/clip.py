@@ -48,7 +48,8 @@ class SynthParams:
     shot_noise: float = 3.0
     """Shot noise std at full white, 8-bit units (scales with sqrt of brightness)."""
     crf: int | None = 28
-    """libx264 constant rate factor of the round trip; None: no compression."""
+    """libx264 constant rate factor of the round trip (no macroblock tree, so that a seed
+    pins the bits: ``synth.codec``); None: no compression."""
     gamma: float = 2.2
     """Display gamma undone before averaging (linear light)."""
     strength: float = 1.0
