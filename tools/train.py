@@ -13,6 +13,7 @@
     python tools/train.py --schedule cpu-flow-more --out runs/flow-more --seed 1   # continues cpu-cached-flow (tried, not shipped)
     python tools/train.py --export runs/oracle/last.pt --flow-from runs/flow-more/last.pt --to runs/stage7-init.pt
     python tools/train.py --schedule cpu-window-real --out runs/window-real --seed 1  # continues that: windows on its flows (not shipped)
+    python tools/train.py --schedule cpu-flow-shipped --out runs/flow-shipped --seed 2  # the shipped weights' flow network, 35 min more
     python tools/train.py --schedule gpu --out runs/gpu            # H100/H200, AMP
     python tools/train.py --export runs/oracle/last.pt --flow-from runs/cpu-cached-flow/last.pt --to streamdeblur/weights/raft_fusion_small.pt --name raft-fusion-small
 
