@@ -138,8 +138,8 @@ SCHEDULES["cpu-flow-more"] = replace(SCHEDULES["cpu-cached-flow"], flow_steps=24
 SCHEDULES["cpu-window-real"] = replace(SCHEDULES["cpu-window-oracle"], true_flow=False, flow_cache=1000, minutes=25,
                                        init="runs/stage7-init.pt")
 
-# session 11: cpu-flow-more's recipe on the shipped weights (stage 6: deeper fusion (2, 6), the
-# flow network of cpu-cached-flow), 35 min, on the repeatable synthesis
+# stage 7 (session 11): cpu-flow-more's recipe on the stage-6 file (deeper fusion (2, 6), the
+# flow network of cpu-cached-flow) that stage 6's export writes to ``init``, 35 min
 SCHEDULES["cpu-flow-shipped"] = replace(SCHEDULES["cpu-flow-more"], minutes=35, fusion_blocks=(2, 6),
                                         init="streamdeblur/weights/raft_fusion_small.pt")
 
