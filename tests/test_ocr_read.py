@@ -11,8 +11,8 @@ import pytest
 
 from conftest import SHARED_DATA
 from streamdeblur.ocr.__main__ import main as ocr_main
-from streamdeblur.ocr.evaluate import _roi, load_labels
-from streamdeblur.ocr.plates import normalise
+from streamdeblur.ocr.evaluate import _roi, load_labels, read_crop
+from streamdeblur.ocr.plates import normalise, resolve_format
 
 PLATES = SHARED_DATA / "plates"
 pytestmark = pytest.mark.skipif(not PLATES.is_dir(), reason="shared plate photos not available")
@@ -41,6 +41,18 @@ def test_sharp_crop_reads_correctly(reader, region: str, image: str):
     assert 0.3 < found.confidence <= 1.0
     # the box is in crop pixels and covers most of the plate's width
     assert 0 <= found.box[0] < found.box[2] <= (x1 - x0) + 1 and found.width > 0.5 * w
+
+
+def test_read_crop_takes_reading_options_and_the_format(reader):
+    lb = label("br", "HPM9362.jpg")
+    photo = cv2.imread(str(lb.image))
+    x, y, w, h = lb.box
+    x0, y0, x1, y1 = _roi((x, y, x + w, y + h), (photo.shape[1], photo.shape[0]))
+    crop = photo[y0:y1, x0:x1]
+    for options in ({}, {"height": 128}, {"decoder": "beamsearch"}):  # tools/reader_variants.py's knobs
+        text, conf = read_crop(reader, crop, resolve_format("br"), **options)
+        assert text == lb.text and conf > 0.3, options
+    assert read_crop(reader, 0 * crop + 128) == ("", 0.0)  # a grey crop: nothing read
 
 
 def test_read_frame_finds_the_plate_in_a_whole_photo(reader):

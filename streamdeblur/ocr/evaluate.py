@@ -131,11 +131,14 @@ def _natural(p: Path) -> tuple:
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name))
 
 
-def _fix(text: str, fmt: PlateFormat | None) -> str:
-    norm = normalise(text)
-    if fmt is not None:
-        return fmt.fix(norm) or norm
-    return norm
+def read_crop(reader, crop: np.ndarray, fmt: PlateFormat | None = None, **options) -> tuple[str, float]:
+    """The normalised (and, with a format, fixed) plate text of a crop, and its confidence;
+    ``("", 0.0)`` when nothing is read. ``options``: ``PlateReader.read_plate``'s."""
+    found = reader.read_plate(crop, **options)
+    if found is None:
+        return "", 0.0
+    norm = normalise(found.text)
+    return ((fmt.fix(norm) or norm) if fmt is not None else norm), round(found.confidence, 4)
 
 
 def _roi(box: tuple[float, float, float, float], size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -236,11 +239,9 @@ def evaluate(
         for cond, frame in frames.items():
             crop = frame[y0:y1, x0:x1]
             t0 = time.perf_counter()
-            found = reader.read_plate(crop)
+            sample.reads[cond], sample.confidence[cond] = read_crop(reader, crop, plate_format)
             result.ocr_seconds += time.perf_counter() - t0
             result.ocr_crops += 1
-            sample.reads[cond] = _fix(found.text, plate_format) if found else ""
-            sample.confidence[cond] = round(found.confidence, 4) if found else 0.0
             if keep_crops:
                 sample.crops[cond] = np.ascontiguousarray(crop)
         result.samples.append(sample)

@@ -92,21 +92,23 @@ class PlateReader:
         self._reader = get_reader(model_dir, self.gpu)
         self._lock = threading.Lock()
 
-    def read_frame(self, image: np.ndarray, min_size: int = 8) -> list[TextBox]:
-        """Every text line in a BGR frame (alphanumerics only), in frame pixels."""
+    def read_frame(self, image: np.ndarray, min_size: int = 8, **options) -> list[TextBox]:
+        """Every text line in a BGR frame (alphanumerics only), in frame pixels. ``options``:
+        further ``easyocr.Reader.readtext`` settings (decoder, detector thresholds)."""
         with self._lock:
-            found = self._reader.readtext(image, allowlist=ALPHABET, min_size=min_size, width_ths=0.8)
+            found = self._reader.readtext(image, allowlist=ALPHABET, min_size=min_size, width_ths=0.8, **options)
         return [TextBox(str(t), float(c), _box(b)) for b, t, c in found]
 
-    def read_plate(self, crop: np.ndarray) -> TextBox | None:
-        """The plate text of a crop around one plate: the tallest text line, with the
-        boxes beside it on the same line joined left to right; None if nothing is read."""
+    def read_plate(self, crop: np.ndarray, height: int = CROP_HEIGHT, **options) -> TextBox | None:
+        """The plate text of a crop around one plate (scaled to ``height`` px): the tallest
+        text line, with the boxes beside it on the same line joined left to right; None if
+        nothing is read. ``options``: as for :meth:`read_frame`."""
         h, w = crop.shape[:2]
-        scale = CROP_HEIGHT / max(h, 1)
+        scale = height / max(h, 1)
         if abs(scale - 1) > 0.05:
             interp = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
-            crop = cv2.resize(crop, (max(1, round(w * scale)), CROP_HEIGHT), interpolation=interp)
-        boxes = self.read_frame(crop, min_size=4)
+            crop = cv2.resize(crop, (max(1, round(w * scale)), height), interpolation=interp)
+        boxes = self.read_frame(crop, min_size=4, **options)
         if not boxes:
             return None
         tallest = max(boxes, key=lambda b: b.height)

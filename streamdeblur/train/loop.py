@@ -257,7 +257,7 @@ class Trainer:
             k, causal = 0, False
         centre, offsets = window(k, causal, blurred.shape[1])
         every = self.s.flow_grad_every
-        pair_flows = half_flows(flow) if self.s.true_flow else b.get("pair_flows")
+        pair_flows = self.given_flows(flow, b.get("pair_flows"))
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.scaler.is_enabled()):
             out, pair_iters = self.model(blurred, centre, offsets, zero_flow=single, flow_grad=every > 0 and self.step % every == 0,
                                          pair_flows=pair_flows)
@@ -267,17 +267,21 @@ class Trainer:
         if self.s.edge_weight:
             loss = loss + self.s.edge_weight * edge_loss(out, target)
         row = {"rec": rec, "psnr": psnr(out.detach().float(), target)}
+        lo = min([centre, *[centre + o for o in offsets]])
         if pair_iters and pair_iters[0][0].requires_grad:
-            lo = min([centre, *[centre + o for o in offsets]])
             fl = [sequence_flow_loss(iters, flow[:, lo + i]) for i, iters in enumerate(pair_iters)]
             floss = sum(f[0] for f in fl) / len(fl)
             loss = loss + self.s.flow_weight * floss
             row["epe"] = sum(f[1] for f in fl) / len(fl)
         elif pair_iters:
-            lo = min([centre, *[centre + o for o in offsets]])
             row["epe"] = sum(sequence_flow_loss(iters[-1:], flow[:, lo + i])[1] for i, iters in enumerate(pair_iters)) / len(pair_iters)
         row["loss"] = loss
         return row
+
+    def given_flows(self, flow: torch.Tensor, cached: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The consecutive flows the fusion aligns with instead of running the flow network:
+        the clips' true flows with ``true_flow``, else the cached ones (None: run it)."""
+        return half_flows(flow) if self.s.true_flow else cached
 
     @torch.no_grad()
     def validate(self, clips: list[dict]) -> dict[str, float]:
@@ -289,7 +293,7 @@ class Trainer:
             sharp = torch.stack([c["sharp"] for c in chunk]).to(self.device)
             flow = torch.stack([c["flow"] for c in chunk]).to(self.device)
             centre, offsets = window(2, False, blurred.shape[1])
-            out, pair_iters = self.model(blurred, centre, offsets, pair_flows=half_flows(flow) if self.s.true_flow else None)
+            out, pair_iters = self.model(blurred, centre, offsets, pair_flows=self.given_flows(flow))
             ps.append(psnr(out.float(), sharp[:, centre]).item())
             pb.append(psnr(blurred[:, centre], sharp[:, centre]).item())
             if pair_iters:
