@@ -98,20 +98,21 @@ def model_speed(
     from streamdeblur.models import build_engine
 
     engine = build_engine(ModelConfig(name=model, window=k, device=device, precision=precision, **settings))
-    imgs = first_frames(str(DEMO_CLIP), frames + 2 * k + 2, size)
+    d = engine.delay
+    imgs = first_frames(str(DEMO_CLIP), frames + 2 * d + 2, size)
 
     def push(stream: str, img) -> None:
         engine.push_batch([(f"{stream}/{c}", img) for c in range(cameras)])
 
-    for img in imgs[: 2 * k + 2]:  # warm-up: fills the window, first kernels
+    for img in imgs[: 2 * d + 2]:  # warm-up: fills the windows, first kernels
         push("warm", img)
     rates = []
     for r in range(repeats):
         stream = f"bench{r}"
-        for img in imgs[:k]:
+        for img in imgs[:d]:
             push(stream, img)
         t0 = time.perf_counter()
-        for img in imgs[k : k + frames]:
+        for img in imgs[d : d + frames]:
             push(stream, img)
         rates.append(cameras * frames / (time.perf_counter() - t0))
         for c in range(cameras):
@@ -304,7 +305,7 @@ def full(
     pace = round(0.7 * float(base["fps"]), 2)
     live = pipeline_run(1, model, RESOLUTIONS["640x360"], None, port, realtime_fps=pace, duration=10 if quick else 30,
                         threads=threads)
-    window_ms = 2 * 1000 / pace  # k=2 future frames arrive at the camera's pace
+    window_ms = defaults.delay * 1000 / pace  # the windows' future frames arrive at the camera's pace
     result["latency"] = {
         "camera_fps": pace,
         "window_delay_ms": round(window_ms, 1),

@@ -105,6 +105,14 @@ class ModelConfig(_Section):
     """k: the model sees 2k+1 frames (k past, k future); 0 = single frame."""
     causal: bool = False
     """Use only past frames (k frames less latency, some quality less)."""
+    fuse: Literal["features", "frames", "both"] = "both"
+    """Where the window is fused: ``features`` (the network warps the neighbours' features
+    to the centre frame and restores the fused frame), ``frames`` (the network restores each
+    frame alone, then the restored window is warped to the centre frame and averaged where it
+    agrees with it) or ``both`` (features, then frames: k frames more delay)."""
+    fuse_tolerance: float = Field(default=0.03, gt=0, le=1)
+    """``frames``/``both``: how much (colour RMS, 0-1) a warped neighbour may differ from the
+    centre frame around a pixel and still be averaged in there (weight exp(-d/tolerance^2))."""
     flow: Literal["raft_small", "raft_large"] = "raft_small"
     flow_scale: float = Field(default=0.5, gt=0, le=1)
     """Resolution of the flow computation relative to the frame."""
@@ -125,6 +133,11 @@ class ModelConfig(_Section):
     asynchronous (PyTorch's caching host allocator reuses the buffers)."""
     threads: int | None = Field(default=None, ge=1)
     """CPU threads for the model; default: the CPUs Ray gives the actor."""
+
+    @property
+    def delay(self) -> int:
+        """Frames an output waits for its future neighbours (0 in causal mode)."""
+        return 0 if self.causal else self.window * (2 if self.fuse == "both" else 1)
 
 
 class OutputConfig(_Section):

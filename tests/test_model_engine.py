@@ -10,6 +10,7 @@ from streamdeblur.config import ModelConfig
 from streamdeblur.errors import ConfigError
 from streamdeblur.models.deblur import DeblurNet
 from streamdeblur.models.engine import DeblurEngine, pick_precision
+from streamdeblur.models.temporal import fuse_frames
 from streamdeblur.models.warp import warp
 
 
@@ -34,10 +35,14 @@ def nearest(out: np.ndarray, inputs: list[np.ndarray]) -> int:
     return int(np.argmin([np.abs(out.astype(int) - x).mean() for x in inputs]))
 
 
-@pytest.mark.parametrize("window,causal", [(2, False), (1, False), (0, False), (2, True)])
-def test_one_output_per_frame_in_order(net: DeblurNet, window: int, causal: bool) -> None:
-    eng = DeblurEngine(ModelConfig(name="test", window=window, causal=causal, device="cpu"), model=net)
-    assert eng.delay == (0 if causal else window)
+@pytest.mark.parametrize(
+    "window,causal,fuse",
+    [(2, False, "frames"), (1, False, "frames"), (0, False, "frames"), (2, True, "frames"),
+     (2, False, "features"), (2, True, "features"), (2, False, "both"), (1, True, "both")],
+)
+def test_one_output_per_frame_in_order(net: DeblurNet, window: int, causal: bool, fuse: str) -> None:
+    eng = DeblurEngine(ModelConfig(name="test", window=window, causal=causal, fuse=fuse, device="cpu"), model=net)
+    assert eng.delay == (0 if causal else window * (2 if fuse == "both" else 1))
     ins = frames(7)
     outs = []
     for i, f in enumerate(ins):
@@ -139,3 +144,27 @@ def test_confidence_head_split_matches_the_concatenated_input(net: DeblurNet) ->
             head_in = torch.cat([centre[0], warped[:, :c], (warped[:, c:] - centre[1][:, c:]).abs()], 1)
             ref = torch.sigmoid(fu.conf(head_in)) * valid
             assert 0.05 < ref.std() and torch.allclose(weights[:, i], ref, atol=1e-5)
+
+
+def test_frame_fusion_averages_aligned_neighbours_and_leaves_out_the_rest() -> None:
+    g = torch.Generator().manual_seed(0)
+    clean = 0.2 + 0.6 * torch.nn.functional.interpolate(torch.rand(1, 3, 8, 12, generator=g), size=(64, 96), mode="bicubic").clamp(0, 1)
+    noisy = lambda x: x + 0.01 * torch.randn(x.shape, generator=g)  # noqa: E731
+    centre = noisy(clean)
+    moved = noisy(torch.roll(clean, shifts=3, dims=-1))  # the scene 3 px to the right
+    flow = torch.zeros(1, 2, 32, 48)
+    flow[:, 0] = 1.5  # centre -> neighbour at half resolution: 3 px at full resolution
+    inner = (slice(None), slice(None), slice(8, -8), slice(8, -8))
+
+    def noise(x: torch.Tensor) -> float:
+        return float((x - clean)[inner].square().mean())
+
+    fused = fuse_frames(centre, [moved], [flow], tolerance=0.03)
+    assert noise(fused) < 0.6 * noise(centre)  # two aligned noisy copies: about half the noise power
+    # a neighbour that shows something else, or a flow that leaves the frame, changes nothing
+    other = torch.rand(1, 3, 64, 96, generator=g)
+    assert (fuse_frames(centre, [other], [flow], 0.03) - centre).abs().max() < 1e-3
+    away = torch.full((1, 2, 32, 48), 100.0)
+    assert (fuse_frames(centre, [moved], [away], 0.03) - centre).abs().max() < 1e-6
+    # without neighbours the centre comes back as it is
+    assert torch.equal(fuse_frames(centre, [], [], 0.03), centre)

@@ -22,6 +22,7 @@ def register(subparsers) -> None:
     p.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"], help="override model.precision")
     p.add_argument("--window", type=int, help="override model.window (k: 2k+1 frames)")
     p.add_argument("--causal", action="store_true", default=None, help="past frames only")
+    p.add_argument("--fuse", choices=["features", "frames", "both"], help="override model.fuse (where the window is fused)")
     p.add_argument("--model", help="override model.name ('none' copies frames)")
     p.add_argument("--crf", type=int, default=18, help="libx264 quality of the output (default 18)")
     p.add_argument("--hwaccel", help="decode on this hardware device, e.g. cuda (NVDEC); the CPU, with a warning, where it is not there")
@@ -53,6 +54,9 @@ def register(subparsers) -> None:
     e.add_argument("--clips", type=int, default=24, help="clips per source kind (default 24)")
     e.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("W", "H"), help="clip frame size")
     e.add_argument("--speed", action="store_true", help="also time the engine at 640x360")
+    e.add_argument("--training", action="store_true", help="clips from the training split instead (to tune settings without the held-out data)")
+    e.add_argument("--fuse", choices=["features", "frames", "both"], help="override model.fuse (where the window is fused)")
+    e.add_argument("--fuse-tolerance", type=float, help="override model.fuse_tolerance")
     e.add_argument("--threads", type=int, help="CPU threads (override model.threads)")
     e.add_argument("--json", help="write the results here")
     e.set_defaults(func=_eval)
@@ -65,9 +69,9 @@ def _model_config(args):
     base = load_config(args.config).model if getattr(args, "config", None) else ModelConfig()
     over = {k: v for k, v in {
         "device": getattr(args, "device", None), "precision": getattr(args, "precision", None),
-        "window": getattr(args, "window", None), "causal": getattr(args, "causal", None),
+        "window": getattr(args, "window", None), "causal": getattr(args, "causal", None), "fuse": getattr(args, "fuse", None),
         "name": getattr(args, "model", None), "weights": getattr(args, "weights", None),
-        "threads": getattr(args, "threads", None),
+        "threads": getattr(args, "threads", None), "fuse_tolerance": getattr(args, "fuse_tolerance", None),
     }.items() if v is not None}
     try:
         return ModelConfig.model_validate({**base.model_dump(), **over})
@@ -124,7 +128,7 @@ def _synth(args) -> int:
 def _eval(args) -> int:
     from streamdeblur.train.evaluate import evaluate, print_report
 
-    results = evaluate(_model_config(args), clips=args.clips, size=tuple(args.size), speed=args.speed)
+    results = evaluate(_model_config(args), clips=args.clips, size=tuple(args.size), speed=args.speed, held_out=not args.training)
     print_report(results)
     if args.json:
         import json

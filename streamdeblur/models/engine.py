@@ -2,9 +2,13 @@
 
 Per stream (camera) it keeps the encoded frames of the current window and the flow between
 consecutive frames, computed once when a frame arrives (the backward flow is its inverse and
-further neighbours use composed flows). A frame's restoration is ready ``delay`` pushes later
-(k, or 0 in causal mode); ``flush`` restores the rest with the last frame replicated.
-``push_batch`` runs the encoders, the flow and the fusion of several cameras together.
+further neighbours use composed flows). Two stages, each with its own window (``model.fuse``):
+the network restores a frame from its window of encoded frames (``features``: k neighbours,
+else the frame alone), then the restored frames of a window are warped to the centre and
+averaged (``frames``: k neighbours, else none; ``streamdeblur.models.temporal``). A frame's
+output is ready ``delay`` pushes later (the two windows' future frames; 0 in causal mode);
+``flush`` restores the rest with the last frame replicated. ``push_batch`` runs the encoders,
+the flow and the restoration of several cameras together.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import torch.nn.functional as F
 from streamdeblur.config import ModelConfig
 from streamdeblur.errors import ConfigError
 from streamdeblur.models.deblur import DeblurNet, FrameState, cat_states, split_state
+from streamdeblur.models.temporal import fuse_frames
 from streamdeblur.models.warp import compose, invert
 from streamdeblur.models.weights import load_model
 
@@ -51,7 +56,11 @@ class _Stream:
     """i -> flow i -> i+1 (half resolution)."""
     backward: dict[int, torch.Tensor] = field(default_factory=dict)
     """i -> flow i -> i-1, the inverse of ``forward[i-1]`` (computed once, when first needed)."""
+    restored: dict[int, torch.Tensor] = field(default_factory=dict)
+    """i -> the network's restoration of frame i (1x3xHxW, padded), kept for the frame window."""
     pushed: int = 0
+    restored_upto: int = 0
+    """Frames the network has restored."""
     emitted: int = 0
 
 
@@ -83,7 +92,11 @@ class DeblurEngine:
         self._pinned = cfg.pinned_memory and dev.type == "cuda"
         self.k = cfg.window
         self.causal = cfg.causal
-        self.delay = 0 if cfg.causal else cfg.window
+        self.k_features = cfg.window if cfg.fuse in ("features", "both") else 0
+        """The network's window (neighbours on each side)."""
+        self.k_frames = cfg.window if cfg.fuse in ("frames", "both") else 0
+        """The restored frames' window."""
+        self.delay = cfg.delay
         self.zero_flow = False
         """Evaluation ablation: align nothing (multi-frame without flow)."""
         self._streams: dict[str, _Stream] = {}
@@ -113,7 +126,7 @@ class DeblurEngine:
         st = self._streams.pop(stream, None)
         if st is None:
             return []
-        return [img for _, img in self._restore([(stream, st, c) for c in range(st.emitted, st.pushed)])]
+        return [img for _, img in self._advance([(stream, st)], flush=True)]
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -165,14 +178,20 @@ class DeblurEngine:
                     flows = self.model.pair_flow(cat_states([st.states[i - 1] for st, i in pairs]), cat_states([st.states[i] for st, i in pairs]))
                     for (st, i), f in zip(pairs, flows.split(1)):
                         st.forward[i - 1] = f
-                for s, _ in group:
-                    st = self._streams[s]
-                    last = st.pushed - 1
-                    while st.emitted <= last - self.delay:
-                        ready.append((s, st, st.emitted))
-                        st.emitted += 1
-        out += self._restore(ready)
+        out += self._advance([(s, self._streams[s]) for s, _ in items])
         return out
+
+    def _advance(self, streams: list[tuple[str, _Stream]], flush: bool = False) -> list[tuple[str, np.ndarray]]:
+        """Run both stages as far as the pushed frames allow (to the end with ``flush``)."""
+        causal = self.causal or flush
+        first = [(s, st, c) for s, st in streams for c in range(st.restored_upto, st.pushed - (0 if causal else self.k_features))]
+        self._restore(first)
+        ready = []
+        for s, st in streams:
+            while st.emitted < st.pushed - (0 if causal else self.delay):
+                ready.append((s, st, st.emitted))
+                st.emitted += 1
+        return self._fuse(ready)
 
     def _flow(self, st: _Stream, c: int, j: int, half: tuple[int, int], like: torch.Tensor) -> torch.Tensor:
         """Flow from frame c to frame j, composed from consecutive flows."""
@@ -190,44 +209,64 @@ class DeblurEngine:
             flow = f if flow is None else compose(flow, f)
         return flow
 
-    def _offsets(self) -> list[int]:
+    def _offsets(self, k: int) -> list[int]:
         if self.causal:
-            return [-o for o in range(1, self.k + 1)]
-        return [o for o in range(-self.k, self.k + 1) if o != 0]
+            return [-o for o in range(1, k + 1)]
+        return [o for o in range(-k, k + 1) if o != 0]
 
-    def _restore(self, ready: list[tuple[str, _Stream, int]]) -> list[tuple[str, np.ndarray]]:
-        """Restore the given centre frames (batched by size), in the given order."""
-        if not ready:
-            return []
-        results: dict[int, np.ndarray] = {}
-        groups: dict[tuple[int, int], list[int]] = {}
-        for n, (_, st, _) in enumerate(ready):
-            groups.setdefault(st.shape, []).append(n)
+    def _window(self, st: _Stream, c: int, k: int, last: int, like: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+        """(neighbour index, flow c -> neighbour) of frame c's window of k, the frames past
+        ``last`` replaced by the last one (the edge frames are replicated)."""
+        half = like.shape[-2] // 2, like.shape[-1] // 2
+        out = []
+        for o in self._offsets(k):
+            j = min(max(c + o, 0), last)
+            out.append((j, self._flow(st, c, j, half, like)))
+        return out
+
+    def _restore(self, ready: list[tuple[str, _Stream, int]]) -> None:
+        """The network's restoration of the given frames (batched by size) into ``restored``."""
+        groups: dict[tuple[int, int], list[tuple[_Stream, int]]] = {}
+        for _, st, c in ready:
+            groups.setdefault(st.shape, []).append((st, c))
         tile = (self.cfg.tile_size, self.cfg.tile_overlap)
+        n = len(self._offsets(self.k_features))
         with torch.inference_mode(), self._ctx():
-            for shape, members in groups.items():
-                centres, neigh, flows = [], [[] for _ in self._offsets()], [[] for _ in self._offsets()]
-                for n in members:
-                    _, st, c = ready[n]
-                    last = st.pushed - 1
-                    centre = st.states[c]
-                    half = centre.feat[0].shape[-2:]
-                    centres.append(centre)
-                    for m, o in enumerate(self._offsets()):
-                        j = min(max(c + o, 0), last)  # replicate the edge frames
+            for members in groups.values():
+                centres, neigh, flows = [], [[] for _ in range(n)], [[] for _ in range(n)]
+                for st, c in members:
+                    centres.append(st.states[c])
+                    for m, (j, flow) in enumerate(self._window(st, c, self.k_features, st.pushed - 1, st.states[c].img)):
                         neigh[m].append(st.states[j])
-                        flows[m].append(self._flow(st, c, j, half, centre.img))
+                        flows[m].append(flow)
                 restored = self.model.restore(
                     cat_states(centres), [cat_states(ns) for ns in neigh], [torch.cat(fs) for fs in flows], tile=tile
                 )
-                # out of place first: with compile: reduce-overhead the output lives in a CUDA graph's pool
-                images = self._to_host(restored.float().clamp(0, 1).mul_(255).round_().to(torch.uint8).permute(0, 2, 3, 1))
-                h, w = shape
-                for n, img in zip(members, images):
-                    results[n] = np.ascontiguousarray(img[:h, :w])
+                # out of place: with compile: reduce-overhead the output lives in a CUDA graph's pool
+                restored = restored.clamp(0, 1)
+                for (st, c), img in zip(members, restored.split(1)):
+                    st.restored[c] = img
+                    st.restored_upto = c + 1
+
+    def _fuse(self, ready: list[tuple[str, _Stream, int]]) -> list[tuple[str, np.ndarray]]:
+        """The outputs of the given frames, in the given order: each restored frame fused
+        with its restored window (``fuse: frames/both``), as BGR uint8 images."""
+        if not ready:
+            return []
+        outs = []
+        with torch.inference_mode():
+            for _, st, c in ready:
+                window = self._window(st, c, self.k_frames, st.restored_upto - 1, st.restored[c])
+                fused = fuse_frames(st.restored[c], [st.restored[j] for j, _ in window], [f for _, f in window], self.cfg.fuse_tolerance)
+                outs.append(fused.mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1))  # out of place: may be the stored frame
+            images = self._to_host(torch.cat(outs)) if len({o.shape for o in outs}) == 1 else [self._to_host(o)[0] for o in outs]
+        results = []
+        for (s, st, _), img in zip(ready, images):
+            h, w = st.shape
+            results.append((s, np.ascontiguousarray(img[:h, :w])))
         for _, st, _ in ready:
             self._forget(st)
-        return [(ready[n][0], results[n]) for n in range(len(ready))]
+        return results
 
     def _to_host(self, x: torch.Tensor) -> np.ndarray:
         """Copy a device tensor to a numpy array (through page-locked memory on CUDA)."""
@@ -239,10 +278,11 @@ class DeblurEngine:
         return host.numpy()
 
     def _forget(self, st: _Stream) -> None:
-        """Drop what no future window needs (the window reaches k frames back)."""
-        keep_from = st.emitted - self.k
-        for i in [i for i in st.states if i < keep_from]:
-            del st.states[i]
-        for table in (st.forward, st.backward):
+        """Drop what no future window needs (each window reaches its k frames back; the
+        last frame stays for the next pair's flow)."""
+        states_from = min(st.restored_upto - self.k_features, st.pushed - 1)
+        restored_from = st.emitted - self.k_frames
+        for table, keep_from in ((st.states, states_from), (st.restored, restored_from), (st.forward, min(states_from, restored_from)),
+                                 (st.backward, min(states_from, restored_from))):
             for i in [i for i in table if i < keep_from]:
                 del table[i]

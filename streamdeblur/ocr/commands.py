@@ -52,7 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--plate-format", metavar="REGEX", help="plate regex or preset (br, mercosul, it, sk) for format fixes")
     e.add_argument("--held-out", action="store_true", help="only plates held out from training (streamdeblur.train.splits)")
     e.add_argument("--training", action="store_true", help="only plates used in training (to tune settings without the held-out plates)")
-    e.add_argument("--frames", type=int, default=5, metavar="N", help="frames per synthesized clip (default 5)")
+    e.add_argument("--frames", type=int, metavar="N",
+                   help="frames per synthesized clip (default: the centre frame's whole window, 2 x the model's delay + 1, "
+                        "at least 5: 9 with the default model)")
     e.add_argument("--plate-width", type=int, default=128, metavar="PX", help="plates are scaled to this width (default 128)")
     e.add_argument("--strength", type=float, default=1.0, metavar="X", help="blur strength multiplier (default 1)")
     e.add_argument("--seed", type=int, default=0, help="random seed of the blur synthesis (default 0)")

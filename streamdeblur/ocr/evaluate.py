@@ -164,7 +164,7 @@ def evaluate(
     plate_format: PlateFormat | None = None,
     held_out: bool = False,
     training: bool = False,
-    n_frames: int = 5,
+    n_frames: int | None = None,
     plate_width: int = 128,
     strength: float = 1.0,
     seed: int = 0,
@@ -203,6 +203,8 @@ def evaluate(
     reader = PlateReader(model_dir, ocr_device)
     params = SynthParams(strength=strength)
     result = EvalResult(samples=[], bad_labels=bad, model=engine.name)
+    if n_frames is None:  # the centre frame gets its whole window, as inside a stream
+        n_frames = max(5, 2 * engine.delay + 1)
     centre = (n_frames - 1) // 2
     cache: tuple[Path, np.ndarray | None] | None = None
     jobs = [(r, idx, label) for r in range(repeats) for idx, label in enumerate(labels)]

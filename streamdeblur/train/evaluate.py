@@ -68,9 +68,10 @@ class EvalClip:
     box: tuple[int, int, int, int] | None
 
 
-def make_clips(count: int, size: int, seed: int = 2024) -> list[EvalClip]:
-    """``count`` plate clips and ``count`` video clips from the held-out split."""
-    sources = load_sources(held_out=True)
+def make_clips(count: int, size: int, seed: int = 2024, held_out: bool = True) -> list[EvalClip]:
+    """``count`` plate clips and ``count`` video clips from the held-out split (or the
+    training split: to tune settings without the held-out data)."""
+    sources = load_sources(held_out=held_out)
     plates = [s for s in sources if s.box is not None]
     video = [s for s in sources if s.box is None]
     rng = np.random.default_rng(seed)
@@ -139,7 +140,8 @@ def flow_epe(model, clips: list[EvalClip]) -> dict[str, float]:
     return {k: float(np.mean(v)) for k, v in res.items()}
 
 
-def evaluate(cfg: ModelConfig, clips: int = 24, size: tuple[int, int] = (256, 256), speed: bool = False, progress: bool = True) -> dict:
+def evaluate(cfg: ModelConfig, clips: int = 24, size: tuple[int, int] = (256, 256), speed: bool = False, progress: bool = True,
+             held_out: bool = True) -> dict:
     """Scores of the baselines and model variants (see module doc)."""
     from tqdm import tqdm
 
@@ -154,7 +156,7 @@ def evaluate(cfg: ModelConfig, clips: int = 24, size: tuple[int, int] = (256, 25
         torch.set_num_threads(cfg.threads)
     model, meta = load_model(cfg.name, cfg.weights, cfg.flow, cfg.flow_scale)
     side = int(min(size))
-    data = make_clips(clips, side)
+    data = make_clips(clips, side, held_out=held_out)
     k = cfg.window or 2
     variants = {
         "model k=0 (single frame)": ModelConfig(**{**cfg.model_dump(), "window": 0, "causal": False}),
@@ -162,6 +164,9 @@ def evaluate(cfg: ModelConfig, clips: int = 24, size: tuple[int, int] = (256, 25
         f"model k={k} (full)": ModelConfig(**{**cfg.model_dump(), "window": k, "causal": False}),
         f"model k={k} causal": ModelConfig(**{**cfg.model_dump(), "window": k, "causal": True}),
     }
+    for fuse in ("features", "frames", "both"):  # the other places to fuse the window (model.fuse)
+        if fuse != cfg.fuse:
+            variants[f"model k={k} fuse: {fuse}"] = ModelConfig(**{**cfg.model_dump(), "window": k, "causal": False, "fuse": fuse})
     engines = {}
     for name, vc in variants.items():
         engines[name] = DeblurEngine(vc, model=model)
@@ -183,7 +188,7 @@ def evaluate(cfg: ModelConfig, clips: int = 24, size: tuple[int, int] = (256, 25
             out, sec = _run_engine(eng, clip.blurred)
             add(name, clip.kind, {**_score(out, clip), "ms_per_frame": sec * 1000})
     table = {name: {m: float(np.mean(v)) for m, v in ms.items()} for name, ms in rows.items()}
-    result = {"weights": meta, "clips_per_kind": clips, "size": side, "frames_per_clip": N_FRAMES, "variants": table,
+    result = {"weights": meta, "clips_per_kind": clips, "split": "held-out" if held_out else "training", "size": side, "frames_per_clip": N_FRAMES, "variants": table,
               "flow_epe": flow_epe(model, data), "threads": torch.get_num_threads(),
               "flow": {"arch": model.flow.arch, "scale": model.flow_scale, "iters": model.flow.iters}}
     if speed:
@@ -217,7 +222,7 @@ def speed_test(cfg: ModelConfig, model=None, size: tuple[int, int] = (640, 360),
 def print_report(r: dict) -> None:
     """The results as text tables."""
     cols = ["psnr", "ssim", "plate_psnr", "plate_ssim", "warp_err", "ms_per_frame"]
-    print(f"held-out clips: {r['clips_per_kind']} plate + {r['clips_per_kind']} video, {r['size']}x{r['size']}, {r['frames_per_clip']} frames")
+    print(f"{r.get('split', 'held-out')} clips: {r['clips_per_kind']} plate + {r['clips_per_kind']} video, {r['size']}x{r['size']}, {r['frames_per_clip']} frames")
     print(f"{'variant':42s} " + " ".join(f"{c:>11s}" for c in cols))
     for name, ms in r["variants"].items():
         print(f"{name:42s} " + " ".join(f"{ms[c]:11.3f}" if c in ms else f"{'':>11s}" for c in cols))
