@@ -94,6 +94,10 @@ class CameraConfig(_Section):
         return self.url.startswith(("rtsp://", "rtsps://"))
 
 
+FUSE_MODES = ("features", "frames", "both")
+"""Where a model's window is fused (``ModelConfig.fuse``)."""
+
+
 class ModelConfig(_Section):
     """The deblurring stage. ``name: none`` passes frames through untouched."""
 
@@ -105,7 +109,7 @@ class ModelConfig(_Section):
     """k: the model sees 2k+1 frames (k past, k future); 0 = single frame."""
     causal: bool = False
     """Use only past frames (k frames less latency, some quality less)."""
-    fuse: Literal["features", "frames", "both"] = "both"
+    fuse: Literal[FUSE_MODES] = "both"
     """Where the window is fused: ``features`` (the network warps the neighbours' features
     to the centre frame and restores the fused frame), ``frames`` (the network restores each
     frame alone, then the restored window is warped to the centre frame and averaged where it

@@ -22,7 +22,7 @@ def register(subparsers) -> None:
     p.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"], help="override model.precision")
     p.add_argument("--window", type=int, help="override model.window (k: 2k+1 frames)")
     p.add_argument("--causal", action="store_true", default=None, help="past frames only")
-    p.add_argument("--fuse", choices=["features", "frames", "both"], help="override model.fuse (where the window is fused)")
+    _fuse_argument(p)
     p.add_argument("--model", help="override model.name ('none' copies frames)")
     p.add_argument("--crf", type=int, default=18, help="libx264 quality of the output (default 18)")
     p.add_argument("--hwaccel", help="decode on this hardware device, e.g. cuda (NVDEC); the CPU, with a warning, where it is not there")
@@ -55,11 +55,17 @@ def register(subparsers) -> None:
     e.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("W", "H"), help="clip frame size")
     e.add_argument("--speed", action="store_true", help="also time the engine at 640x360")
     e.add_argument("--training", action="store_true", help="clips from the training split instead (to tune settings without the held-out data)")
-    e.add_argument("--fuse", choices=["features", "frames", "both"], help="override model.fuse (where the window is fused)")
+    _fuse_argument(e)
     e.add_argument("--fuse-tolerance", type=float, help="override model.fuse_tolerance")
     e.add_argument("--threads", type=int, help="CPU threads (override model.threads)")
     e.add_argument("--json", help="write the results here")
     e.set_defaults(func=_eval)
+
+
+def _fuse_argument(parser) -> None:
+    from streamdeblur.config import FUSE_MODES
+
+    parser.add_argument("--fuse", choices=FUSE_MODES, help="override model.fuse (where the window is fused)")
 
 
 def _model_config(args):

@@ -54,8 +54,9 @@ class _Stream:
     states: dict[int, FrameState] = field(default_factory=dict)
     forward: dict[int, torch.Tensor] = field(default_factory=dict)
     """i -> flow i -> i+1 (half resolution)."""
-    backward: dict[int, torch.Tensor] = field(default_factory=dict)
-    """i -> flow i -> i-1, the inverse of ``forward[i-1]`` (computed once, when first needed)."""
+    composed: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
+    """(c, j) -> flow c -> j for non-consecutive or backward pairs, computed once when first
+    needed (both windows ask for the same ones)."""
     restored: dict[int, torch.Tensor] = field(default_factory=dict)
     """i -> the network's restoration of frame i (1x3xHxW, padded), kept for the frame window."""
     pushed: int = 0
@@ -183,31 +184,30 @@ class DeblurEngine:
 
     def _advance(self, streams: list[tuple[str, _Stream]], flush: bool = False) -> list[tuple[str, np.ndarray]]:
         """Run both stages as far as the pushed frames allow (to the end with ``flush``)."""
-        causal = self.causal or flush
-        first = [(s, st, c) for s, st in streams for c in range(st.restored_upto, st.pushed - (0 if causal else self.k_features))]
+        final = self.causal or flush  # no future frames to wait for
+        first = [(s, st, c) for s, st in streams for c in range(st.restored_upto, st.pushed - (0 if final else self.k_features))]
         self._restore(first)
         ready = []
         for s, st in streams:
-            while st.emitted < st.pushed - (0 if causal else self.delay):
+            while st.emitted < st.pushed - (0 if final else self.delay):
                 ready.append((s, st, st.emitted))
                 st.emitted += 1
         return self._fuse(ready)
 
     def _flow(self, st: _Stream, c: int, j: int, half: tuple[int, int], like: torch.Tensor) -> torch.Tensor:
-        """Flow from frame c to frame j, composed from consecutive flows."""
+        """Flow from frame c to frame j: the consecutive forward flow, its inverse backwards,
+        and for further frames the flow to j's neighbour composed with one more step."""
         if j == c or self.zero_flow:
             return like.new_zeros(1, 2, *half, dtype=torch.float32)
-        step = 1 if j > c else -1
-        flow = None
-        for i in range(c, j, step):
-            if step > 0:
-                f = st.forward[i]
+        if j == c + 1:
+            return st.forward[c]
+        if (c, j) not in st.composed:
+            step = 1 if j > c else -1
+            if j == c - 1:
+                st.composed[c, j] = invert(st.forward[j])
             else:
-                if i not in st.backward:
-                    st.backward[i] = invert(st.forward[i - 1])
-                f = st.backward[i]
-            flow = f if flow is None else compose(flow, f)
-        return flow
+                st.composed[c, j] = compose(self._flow(st, c, j - step, half, like), self._flow(st, j - step, j, half, like))
+        return st.composed[c, j]
 
     def _offsets(self, k: int) -> list[int]:
         if self.causal:
@@ -282,7 +282,9 @@ class DeblurEngine:
         last frame stays for the next pair's flow)."""
         states_from = min(st.restored_upto - self.k_features, st.pushed - 1)
         restored_from = st.emitted - self.k_frames
-        for table, keep_from in ((st.states, states_from), (st.restored, restored_from), (st.forward, min(states_from, restored_from)),
-                                 (st.backward, min(states_from, restored_from))):
+        flows_from = min(states_from, restored_from)
+        for table, keep_from in ((st.states, states_from), (st.restored, restored_from), (st.forward, flows_from)):
             for i in [i for i in table if i < keep_from]:
                 del table[i]
+        for key in [key for key in st.composed if min(key) < flows_from]:
+            del st.composed[key]

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-from streamdeblur.config import ModelConfig
+from streamdeblur.config import FUSE_MODES, ModelConfig
 from streamdeblur.models.warp import resize_flow, warp
 from streamdeblur.train.data import load_sources, sample_clip
 
@@ -164,7 +164,7 @@ def evaluate(cfg: ModelConfig, clips: int = 24, size: tuple[int, int] = (256, 25
         f"model k={k} (full)": ModelConfig(**{**cfg.model_dump(), "window": k, "causal": False}),
         f"model k={k} causal": ModelConfig(**{**cfg.model_dump(), "window": k, "causal": True}),
     }
-    for fuse in ("features", "frames", "both"):  # the other places to fuse the window (model.fuse)
+    for fuse in FUSE_MODES:  # the other places to fuse the window (model.fuse)
         if fuse != cfg.fuse:
             variants[f"model k={k} fuse: {fuse}"] = ModelConfig(**{**cfg.model_dump(), "window": k, "causal": False, "fuse": fuse})
     engines = {}
