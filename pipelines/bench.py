@@ -118,7 +118,8 @@ def model_speed(
         for c in range(cameras):
             engine.flush(f"{stream}/{c}")
     fps = statistics.median(rates)
-    row = {"fps": round(fps, 2), "latency_ms": round(1000 * cameras / fps, 1), "device": engine.device, "precision": engine.precision}
+    row = {"fps": round(fps, 2), "latency_ms": round(1000 * cameras / fps, 1), "device": engine.device, "precision": engine.precision,
+           "flow_refine": engine.refine}
     return row if cameras == 1 else {**row, "cameras": cameras, "per_camera_fps": round(fps / cameras, 2)}
 
 

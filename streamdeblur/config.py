@@ -96,6 +96,8 @@ class CameraConfig(_Section):
 
 FUSE_MODES = ("features", "frames", "both")
 """Where a model's window is fused (``ModelConfig.fuse``)."""
+FLOW_REFINE = ("auto", "none", "ultrafast", "fast", "medium")
+"""How RAFT's flows are refined (``ModelConfig.flow_refine``)."""
 
 
 class ModelConfig(_Section):
@@ -120,6 +122,11 @@ class ModelConfig(_Section):
     flow: Literal["raft_small", "raft_large"] = "raft_small"
     flow_scale: float = Field(default=0.5, gt=0, le=1)
     """Resolution of the flow computation relative to the frame."""
+    flow_refine: Literal[FLOW_REFINE] = "auto"
+    """Refine RAFT's flow from each frame to its neighbours with OpenCV's DIS flow at full
+    resolution (this preset, starting from RAFT's flow), for both fusions; ``none``: RAFT's
+    flow as it is. ``auto``: ``fast`` on the CPU, ``none`` on CUDA (DIS runs on the CPU).
+    docs/MODEL.md has what it gains and costs."""
     flow_iters: int = Field(default=4, ge=1, le=32)
     """RAFT refinement iterations per frame pair (the shipped weights were trained with 6;
     4 gives the same PSNR 1.2x faster on the CPU, docs/BENCHMARKS.md)."""

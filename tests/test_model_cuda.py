@@ -45,6 +45,19 @@ def test_auto_picks_cuda_fp16_and_matches_fp32() -> None:
     assert diff.mean() < 1.0 and np.percentile(diff, 99.9) <= 8
 
 
+def test_flow_refinement_on_cuda_matches_the_cpu() -> None:
+    """``flow_refine`` is off on CUDA by default (DIS runs on the CPU); asked for, it works
+    on CUDA tensors and gives what the CPU gives."""
+    from streamdeblur.models.engine import DeblurEngine
+
+    assert DeblurEngine(ModelConfig(name="raft-fusion-small", device="cuda")).refine == "none"
+    frames = _frames()
+    gpu = _run(ModelConfig(name="raft-fusion-small", device="cuda", precision="fp32", flow_refine="fast"), frames)
+    cpu = _run(ModelConfig(name="raft-fusion-small", device="cpu", flow_refine="fast"), frames)
+    assert len(gpu) == len(cpu) == len(frames)
+    assert np.abs(gpu[2].astype(int) - cpu[2]).mean() < 1.0
+
+
 def test_cuda_tiling_and_batching() -> None:
     from streamdeblur.models.engine import DeblurEngine
 

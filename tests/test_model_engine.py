@@ -10,6 +10,7 @@ from streamdeblur.config import ModelConfig
 from streamdeblur.errors import ConfigError
 from streamdeblur.models.deblur import DeblurNet
 from streamdeblur.models.engine import DeblurEngine, pick_precision
+from streamdeblur.models.refine import FlowRefiner, grey
 from streamdeblur.models.temporal import fuse_frames
 from streamdeblur.models.warp import warp
 
@@ -49,6 +50,9 @@ def test_one_output_per_frame_in_order(net: DeblurNet, window: int, causal: bool
         got = eng.push("cam", f)
         assert len(got) == (1 if i >= eng.delay else 0)
         outs += got
+        st = eng._streams["cam"]  # what the windows keep: a few frames, and the refined flows of unfinished frames
+        assert len(st.restored) <= 2 * window + 2 and len(st.grey) <= 2 * window + 2
+        assert all(st.emitted <= c < st.pushed and c != j for c, j in st.refined) and len(st.refined) <= 2 * window * (eng.delay + 1)
     outs += eng.flush("cam")
     assert len(outs) == len(ins)
     assert all(o.shape == (72, 100, 3) and o.dtype == np.uint8 for o in outs)
@@ -65,9 +69,11 @@ def test_short_stream_and_odd_size(net: DeblurNet) -> None:
 
 
 def test_push_batch_keeps_streams_apart(net: DeblurNet) -> None:
-    eng = DeblurEngine(ModelConfig(name="test", window=1, device="cpu"), model=net)
+    # the network's batched passes; the DIS refinement runs per frame pair, and on these noise
+    # frames it turns float rounding in its starting flow into a different match
+    eng = DeblurEngine(ModelConfig(name="test", window=1, device="cpu", flow_refine="none"), model=net)
     a, b = frames(4, seed=1), frames(4, 64, 80, seed=2)
-    ref = DeblurEngine(ModelConfig(name="test", window=1, device="cpu"), model=net)
+    ref = DeblurEngine(ModelConfig(name="test", window=1, device="cpu", flow_refine="none"), model=net)
     ref_a = [o for f in a for o in ref.push("a", f)] + ref.flush("a")
     got: dict[str, list[np.ndarray]] = {"a": [], "b": []}
     for s, img in eng.push_batch([("a", a[0]), ("b", b[0]), ("a", a[1]), ("b", b[1])]):
@@ -168,3 +174,26 @@ def test_frame_fusion_averages_aligned_neighbours_and_leaves_out_the_rest() -> N
     assert (fuse_frames(centre, [moved], [away], 0.03) - centre).abs().max() < 1e-6
     # without neighbours the centre comes back as it is
     assert torch.equal(fuse_frames(centre, [], [], 0.03), centre)
+
+
+def test_flow_refinement_finds_the_shift_the_starting_flow_missed() -> None:
+    g = torch.Generator().manual_seed(1)
+    clean = 0.2 + 0.6 * torch.nn.functional.interpolate(torch.rand(1, 3, 24, 32, generator=g), size=(144, 192), mode="bicubic").clamp(0, 1)
+    noisy = lambda x: x + 0.01 * torch.randn(x.shape, generator=g)  # noqa: E731
+    centre, moved = noisy(clean), noisy(torch.roll(clean, shifts=3, dims=-1))  # the scene 3 px to the right
+    start = torch.zeros(1, 2, 72, 96)
+    start[:, 0] = 0.5  # half resolution: 1 px at full resolution, 2 px short
+    refined = FlowRefiner("fast")(grey(centre), grey(moved), start)
+    assert refined.shape == (1, 2, 144, 192)
+    inner = (0, slice(None), slice(16, -16), slice(16, -16))
+    assert (refined[inner][0] - 3).abs().mean() < 0.3 and refined[inner][1].abs().mean() < 0.3
+    # the refined flow lines the neighbour up: the fusion halves the noise where the start did not
+    err = lambda flow: float((fuse_frames(centre, [moved], [flow], 0.03) - clean)[:, :, 16:-16, 16:-16].square().mean())  # noqa: E731
+    assert err(refined) < 0.7 * err(start)
+
+
+def test_flow_refine_auto_is_dis_on_the_cpu_and_only_with_a_window(net: DeblurNet) -> None:
+    assert DeblurEngine(ModelConfig(), model=net).refine == "fast"
+    assert DeblurEngine(ModelConfig(flow_refine="none"), model=net).refine == "none"
+    assert DeblurEngine(ModelConfig(fuse="features", flow_refine="medium"), model=net).refine == "medium"
+    assert DeblurEngine(ModelConfig(window=0, flow_refine="medium"), model=net).refine == "none"

@@ -22,7 +22,7 @@ def register(subparsers) -> None:
     p.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"], help="override model.precision")
     p.add_argument("--window", type=int, help="override model.window (k: 2k+1 frames)")
     p.add_argument("--causal", action="store_true", default=None, help="past frames only")
-    _fuse_argument(p)
+    _fuse_arguments(p)
     p.add_argument("--model", help="override model.name ('none' copies frames)")
     p.add_argument("--crf", type=int, default=18, help="libx264 quality of the output (default 18)")
     p.add_argument("--hwaccel", help="decode on this hardware device, e.g. cuda (NVDEC); the CPU, with a warning, where it is not there")
@@ -55,17 +55,18 @@ def register(subparsers) -> None:
     e.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("W", "H"), help="clip frame size")
     e.add_argument("--speed", action="store_true", help="also time the engine at 640x360")
     e.add_argument("--training", action="store_true", help="clips from the training split instead (to tune settings without the held-out data)")
-    _fuse_argument(e)
+    _fuse_arguments(e)
     e.add_argument("--fuse-tolerance", type=float, help="override model.fuse_tolerance")
     e.add_argument("--threads", type=int, help="CPU threads (override model.threads)")
     e.add_argument("--json", help="write the results here")
     e.set_defaults(func=_eval)
 
 
-def _fuse_argument(parser) -> None:
-    from streamdeblur.config import FUSE_MODES
+def _fuse_arguments(parser) -> None:
+    from streamdeblur.config import FLOW_REFINE, FUSE_MODES
 
     parser.add_argument("--fuse", choices=FUSE_MODES, help="override model.fuse (where the window is fused)")
+    parser.add_argument("--flow-refine", choices=FLOW_REFINE, help="override model.flow_refine (DIS refinement of RAFT's flows)")
 
 
 def _model_config(args):
@@ -78,6 +79,7 @@ def _model_config(args):
         "window": getattr(args, "window", None), "causal": getattr(args, "causal", None), "fuse": getattr(args, "fuse", None),
         "name": getattr(args, "model", None), "weights": getattr(args, "weights", None),
         "threads": getattr(args, "threads", None), "fuse_tolerance": getattr(args, "fuse_tolerance", None),
+        "flow_refine": getattr(args, "flow_refine", None),
     }.items() if v is not None}
     try:
         return ModelConfig.model_validate({**base.model_dump(), **over})

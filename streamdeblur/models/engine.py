@@ -2,7 +2,9 @@
 
 Per stream (camera) it keeps the encoded frames of the current window and the flow between
 consecutive frames, computed once when a frame arrives (the backward flow is its inverse and
-further neighbours use composed flows). Two stages, each with its own window (``model.fuse``):
+further neighbours use composed flows; on the CPU each flow from a frame to a neighbour is then
+refined at full resolution, ``streamdeblur.models.refine``). Two stages, each with its own
+window (``model.fuse``):
 the network restores a frame from its window of encoded frames (``features``: k neighbours,
 else the frame alone), then the restored frames of a window are warped to the centre and
 averaged (``frames``: k neighbours, else none; ``streamdeblur.models.temporal``). A frame's
@@ -23,8 +25,9 @@ import torch.nn.functional as F
 from streamdeblur.config import ModelConfig
 from streamdeblur.errors import ConfigError
 from streamdeblur.models.deblur import DeblurNet, FrameState, cat_states, split_state
+from streamdeblur.models.refine import FlowRefiner, grey
 from streamdeblur.models.temporal import fuse_frames
-from streamdeblur.models.warp import compose, invert
+from streamdeblur.models.warp import compose, invert, resize_flow
 from streamdeblur.models.weights import load_model
 
 MULTIPLE = 8
@@ -57,6 +60,10 @@ class _Stream:
     composed: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
     """(c, j) -> flow c -> j for non-consecutive or backward pairs, computed once when first
     needed (both windows ask for the same ones)."""
+    grey: dict[int, np.ndarray] = field(default_factory=dict)
+    """i -> frame i in grey on the host, for the flow refinement (``flow_refine``)."""
+    refined: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
+    """(c, j) -> refined flow c -> j at full resolution; both windows of frame c use it."""
     restored: dict[int, torch.Tensor] = field(default_factory=dict)
     """i -> the network's restoration of frame i (1x3xHxW, padded), kept for the frame window."""
     pushed: int = 0
@@ -97,6 +104,10 @@ class DeblurEngine:
         """The network's window (neighbours on each side)."""
         self.k_frames = cfg.window if cfg.fuse in ("frames", "both") else 0
         """The restored frames' window."""
+        refine = cfg.flow_refine if cfg.flow_refine != "auto" else ("fast" if dev.type == "cpu" else "none")
+        self.refine = refine if self.k else "none"
+        """DIS preset refining the windows' flows, or ``none``."""
+        self._refiner = FlowRefiner(self.refine) if self.refine != "none" else None
         self.delay = cfg.delay
         self.zero_flow = False
         """Evaluation ablation: align nothing (multi-frame without flow)."""
@@ -172,6 +183,8 @@ class DeblurEngine:
                     st = self._streams.setdefault(s, _Stream(shape=shape))
                     idx = st.pushed
                     st.states[idx] = state
+                    if self._refiner is not None:
+                        st.grey[idx] = grey(state.img)
                     st.pushed += 1
                     if idx > 0 and self.k > 0:
                         pairs.append((st, idx))
@@ -221,7 +234,12 @@ class DeblurEngine:
         out = []
         for o in self._offsets(k):
             j = min(max(c + o, 0), last)
-            out.append((j, self._flow(st, c, j, half, like)))
+            flow = self._flow(st, c, j, half, like)
+            if self._refiner is not None and j != c and not self.zero_flow:
+                if (c, j) not in st.refined:
+                    st.refined[c, j] = self._refiner(st.grey[c], st.grey[j], flow)
+                flow = st.refined[c, j]
+            out.append((j, flow))
         return out
 
     def _restore(self, ready: list[tuple[str, _Stream, int]]) -> None:
@@ -236,9 +254,10 @@ class DeblurEngine:
                 centres, neigh, flows = [], [[] for _ in range(n)], [[] for _ in range(n)]
                 for st, c in members:
                     centres.append(st.states[c])
+                    half = st.states[c].feat[0].shape[-2:]
                     for m, (j, flow) in enumerate(self._window(st, c, self.k_features, st.pushed - 1, st.states[c].img)):
                         neigh[m].append(st.states[j])
-                        flows[m].append(flow)
+                        flows[m].append(resize_flow(flow, half))
                 restored = self.model.restore(
                     cat_states(centres), [cat_states(ns) for ns in neigh], [torch.cat(fs) for fs in flows], tile=tile
                 )
@@ -283,8 +302,10 @@ class DeblurEngine:
         states_from = min(st.restored_upto - self.k_features, st.pushed - 1)
         restored_from = st.emitted - self.k_frames
         flows_from = min(states_from, restored_from)
-        for table, keep_from in ((st.states, states_from), (st.restored, restored_from), (st.forward, flows_from)):
+        for table, keep_from in ((st.states, states_from), (st.restored, restored_from), (st.forward, flows_from), (st.grey, flows_from)):
             for i in [i for i in table if i < keep_from]:
                 del table[i]
         for key in [key for key in st.composed if min(key) < flows_from]:
             del st.composed[key]
+        for key in [key for key in st.refined if key[0] < st.emitted]:  # frame c's windows are done
+            del st.refined[key]

@@ -29,7 +29,7 @@ def fuse_frames(centre: torch.Tensor, neighbours: list[torch.Tensor], flows: lis
         return c
     n, b = len(neighbours), c.shape[0]
     # all neighbours in one warp: N*B frames
-    warped, valid = warp(torch.cat(neighbours).float(), resize_flow(torch.cat(flows).float(), c.shape[-2:]))
+    warped, valid = warp(torch.cat(neighbours).float(), torch.cat([resize_flow(f.float(), c.shape[-2:]) for f in flows]))
     warped, valid = warped.view(n, b, *warped.shape[1:]), valid.view(n, b, *valid.shape[1:])
     d = (warped - c).square().mean(2)  # N x B x H x W
     d = F.avg_pool2d(d, BOX, 1, BOX // 2, count_include_pad=False)

@@ -28,6 +28,9 @@ def connect(cfg: RayConfig, address: str | None = None) -> bool:
     )
     if address is None:
         kwargs["num_cpus"] = cfg.num_cpus or os.cpu_count() or 1
+    # Ray turns token authentication on for a new local cluster and warns about it on every
+    # start; the setting stays Ray's (RAY_AUTH_MODE), only the warning goes.
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     try:
         ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:

@@ -135,8 +135,11 @@ class Pipeline:
         """Stop the sources, let in-flight frames reach the output, remove the actors."""
         for src in self._sources.values():
             src.stop.remote()
-        if self._chains:
-            ray.wait(list(self._chains), num_returns=len(self._chains), timeout=3.0)
+        pending = list(self._chains)
+        while pending:  # as long as frames keep arriving (a busy deblur actor takes seconds)
+            done, pending = ray.wait(pending, num_returns=len(pending), timeout=3.0)
+            if not done:
+                break
         self._chains.clear()
         self._gets.clear()
         self._polls.clear()

@@ -167,6 +167,8 @@ def evaluate(cfg: ModelConfig, clips: int = 24, size: tuple[int, int] = (256, 25
     for fuse in FUSE_MODES:  # the other places to fuse the window (model.fuse)
         if fuse != cfg.fuse:
             variants[f"model k={k} fuse: {fuse}"] = ModelConfig(**{**cfg.model_dump(), "window": k, "causal": False, "fuse": fuse})
+    if cfg.flow_refine != "none":  # the windows aligned by RAFT's flow alone
+        variants[f"model k={k} flow_refine: none"] = ModelConfig(**{**cfg.model_dump(), "window": k, "causal": False, "flow_refine": "none"})
     engines = {}
     for name, vc in variants.items():
         engines[name] = DeblurEngine(vc, model=model)

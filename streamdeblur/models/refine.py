@@ -1,0 +1,41 @@
+"""Refining RAFT's flow at full resolution with OpenCV's DIS flow (``model.flow_refine``).
+
+RAFT runs at 1/8 of ``flow_scale`` (1/16 of the frame by default) and its flow is smooth at
+that scale: object edges, rotation and parallax are only roughly followed. DIS (dense inverse
+search, Kroeger et al., ECCV 2016) matches small patches coarse to fine at full resolution,
+starting here from RAFT's flow, so the warped neighbours line up to a fraction of a pixel
+where the image has texture (docs/MODEL.md has what it gains and costs). It runs on the CPU.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from streamdeblur.models.warp import resize_flow
+
+DIS_PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
+
+
+def grey(image: torch.Tensor) -> np.ndarray:
+    """A 1x3xHxW frame in [0, 1] as the HxW uint8 image DIS reads (channel mean, on the host)."""
+    return image.float().mean(1)[0].mul(255).round_().to(torch.uint8).cpu().numpy()
+
+
+class FlowRefiner:
+    """Refines a flow from one frame to another with DIS, starting from the given flow."""
+
+    def __init__(self, preset: str) -> None:
+        self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+
+    def __call__(self, source: np.ndarray, target: np.ndarray, flow: torch.Tensor) -> torch.Tensor:
+        """``source``, ``target``: HxW uint8 (:func:`grey`); ``flow``: 1x2xhxw flow source ->
+        target at any resolution. Returns the refined 1x2xHxW flow (float32, same device)."""
+        start = resize_flow(flow.float(), source.shape)[0].permute(1, 2, 0).cpu().numpy()
+        refined = self._dis.calc(source, target, np.ascontiguousarray(start))
+        return torch.from_numpy(refined).permute(2, 0, 1)[None].to(flow.device)
