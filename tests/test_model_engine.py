@@ -197,3 +197,9 @@ def test_flow_refine_auto_is_dis_on_the_cpu_and_only_with_a_window(net: DeblurNe
     assert DeblurEngine(ModelConfig(flow_refine="none"), model=net).refine == "none"
     assert DeblurEngine(ModelConfig(fuse="features", flow_refine="medium"), model=net).refine == "medium"
     assert DeblurEngine(ModelConfig(window=0, flow_refine="medium"), model=net).refine == "none"
+
+
+def test_a_frames_fusion_features_are_stored_once(net: DeblurNet) -> None:
+    feat, both = net.fusion.encode(torch.rand(1, 3, 64, 96))
+    assert feat.untyped_storage().data_ptr() == both.untyped_storage().data_ptr()
+    assert torch.equal(both[:, : feat.shape[1]], feat) and both.shape[1] == feat.shape[1] + 3

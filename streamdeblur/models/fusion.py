@@ -72,9 +72,11 @@ class FusionNet(nn.Module):
 
     def encode(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-frame cache: (features at 1/2 resolution, the same features followed by the
-        image average-pooled to 1/2, concatenated once so a warp moves both together)."""
+        image average-pooled to 1/2, concatenated once so a warp moves both together). The
+        first is a view of the second: a frame's cache is stored once."""
         feat = self.encoder(F.pixel_unshuffle(img, 2))
-        return feat, torch.cat([feat, F.avg_pool2d(img, 2)], 1)
+        both = torch.cat([feat, F.avg_pool2d(img, 2)], 1)
+        return both[:, : feat.shape[1]], both
 
     def fuse(self, centre: tuple[torch.Tensor, torch.Tensor], neighbours: list[tuple[torch.Tensor, torch.Tensor]], flows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """U-Net input (centre features, fused features, weight sum) and the weights (BxNx1xhxw).
