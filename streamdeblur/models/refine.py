@@ -32,6 +32,9 @@ class FlowRefiner:
 
     def __init__(self, preset: str) -> None:
         self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+        # DIS in the calling thread: OpenCV's own thread pool would compete with torch's
+        # threads (still spinning after each operator) for the cores the model was given
+        cv2.setNumThreads(1)
 
     def __call__(self, source: np.ndarray, target: np.ndarray, flow: torch.Tensor) -> torch.Tensor:
         """``source``, ``target``: HxW uint8 (:func:`grey`); ``flow``: 1x2xhxw flow source ->
