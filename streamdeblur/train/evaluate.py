@@ -158,17 +158,22 @@ def evaluate(cfg: ModelConfig, clips: int = 24, size: tuple[int, int] = (256, 25
     side = int(min(size))
     data = make_clips(clips, side, held_out=held_out)
     k = cfg.window or 2
+
+    def variant(**over: object) -> ModelConfig:
+        """The config with a k-window, not causal, and these fields changed."""
+        return ModelConfig(**{**cfg.model_dump(), "window": k, "causal": False, **over})
+
     variants = {
-        "model k=0 (single frame)": ModelConfig(**{**cfg.model_dump(), "window": 0, "causal": False}),
-        f"model k={k} zero flow": ModelConfig(**{**cfg.model_dump(), "window": k, "causal": False}),
-        f"model k={k} (full)": ModelConfig(**{**cfg.model_dump(), "window": k, "causal": False}),
-        f"model k={k} causal": ModelConfig(**{**cfg.model_dump(), "window": k, "causal": True}),
+        "model k=0 (single frame)": variant(window=0),
+        f"model k={k} zero flow": variant(),
+        f"model k={k} (full)": variant(),
+        f"model k={k} causal": variant(causal=True),
     }
     for fuse in FUSE_MODES:  # the other places to fuse the window (model.fuse)
         if fuse != cfg.fuse:
-            variants[f"model k={k} fuse: {fuse}"] = ModelConfig(**{**cfg.model_dump(), "window": k, "causal": False, "fuse": fuse})
+            variants[f"model k={k} fuse: {fuse}"] = variant(fuse=fuse)
     if cfg.flow_refine != "none":  # the windows aligned by RAFT's flow alone
-        variants[f"model k={k} flow_refine: none"] = ModelConfig(**{**cfg.model_dump(), "window": k, "causal": False, "flow_refine": "none"})
+        variants[f"model k={k} flow_refine: none"] = variant(flow_refine="none")
     engines = {}
     for name, vc in variants.items():
         engines[name] = DeblurEngine(vc, model=model)
