@@ -195,3 +195,58 @@ def test_oracle_windows_use_the_true_flow_and_never_the_flow_network(tmp_path) -
     assert not calls, "the flow network ran"
     rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r for r in rows if "val_psnr" in r and "val_epe" not in r]
+
+
+def test_refined_windows_see_the_flows_the_engine_aligns_with(tmp_path) -> None:
+    """``flow_refine``: the cache stores, for every window of ``MODES``, the flow the CPU
+    engine aligns that window with (the flow network's consecutive flows composed, then
+    refined by DIS at full resolution), and the crops carry them with the right sign."""
+    import numpy as np
+
+    from streamdeblur.config import ModelConfig
+    from streamdeblur.models.engine import DeblurEngine
+    from streamdeblur.models.refine import grey
+    from streamdeblur.models.warp import resize_flow
+    from streamdeblur.models.weights import load_model
+    from streamdeblur.train.cache import _open, _refined_file, add_refined_flows
+    from streamdeblur.train.data import to_tensor
+    from streamdeblur.train.loop import window_pairs
+
+    root = build_cache(tmp_path / "cache", 1, size=96, n_frames=5, seed=3, workers=1)
+    meta = json.loads((root / "meta.json").read_text())
+    frames = [np.array(f) for f in _open(root, meta, "r")["blurred"][0]]
+    model, _ = load_model("raft-fusion-small")
+    model.flow.iters = ModelConfig().flow_iters
+    pairs = window_pairs()
+    assert pairs == [(2, -2), (2, -1), (2, 1), (2, 2), (4, -2), (4, -1)]
+    add_refined_flows(root, model, 1, pairs, "fast")
+    stored = torch.from_numpy(np.array(_refined_file(root, meta, 1, len(pairs), "r")[0], dtype=np.float32))
+
+    engine = DeblurEngine(ModelConfig(window=2, fuse="features", flow_refine="fast", device="cpu"), model=model)
+    greys = [grey(to_tensor([f])) for f in frames]
+    seen = {}
+    refine = engine._refiner
+
+    def recording(source, target, flow):
+        out = refine(source, target, flow)
+        c, j = (next(i for i, g in enumerate(greys) if np.array_equal(g, x)) for x in (source, target))
+        seen[c, j] = out
+        return out
+
+    engine._refiner = recording
+    for f in frames:
+        engine.push("cam", f)
+    engine.flush("cam")
+    for p, (c, o) in enumerate(pairs):
+        mine = resize_flow(seen[c, c + o], (48, 48))[0]
+        assert torch.allclose(stored[p], mine, atol=0.02), (c, o, (stored[p] - mine).abs().max())
+    assert stored[:, :, 8:-8, 8:-8].abs().mean() > 0.1  # the clip moves: not a trivially equal zero flow
+
+    items = iter(CachedClips(root, 64, seed=4, with_refined=True))
+    for _ in range(4):
+        item = next(items)
+        assert item["window_flows"].shape == (len(pairs), 2, 32, 32)
+        f = item["window_flows"][pairs.index((2, 1))][None]  # centre 2 -> 3 aligns frame 3 with frame 2
+        a, b = (torch.nn.functional.avg_pool2d(item["sharp"][i : i + 1], 2) for i in (2, 3))
+        inner = (slice(None), slice(None), slice(4, -4), slice(4, -4))
+        assert (warp(b, f)[0] - a)[inner].abs().mean() < (warp(b, -f)[0] - a)[inner].abs().mean()

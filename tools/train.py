@@ -14,6 +14,8 @@
     python tools/train.py --export runs/oracle/last.pt --flow-from runs/flow-more/last.pt --to runs/stage7-init.pt
     python tools/train.py --schedule cpu-window-real --out runs/window-real --seed 1  # continues that: windows on its flows (not shipped)
     python tools/train.py --schedule cpu-flow-shipped --out runs/flow-shipped --seed 2  # the shipped weights' flow network, 35 min more
+    python tools/train.py --schedule cpu-window-refined --out runs/window-refined --seed 3  # the shipped weights' windows on the engine's refined flows
+    python tools/train.py --schedule cpu-window-refined-more --out runs/window-refined-more --seed 3  # a second cycle of it
     python tools/train.py --schedule gpu --out runs/gpu            # H100/H200, AMP
     python tools/train.py --export runs/oracle/last.pt --flow-from runs/cpu-cached-flow/last.pt --to streamdeblur/weights/raft_fusion_small.pt --name raft-fusion-small
 

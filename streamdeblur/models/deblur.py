@@ -119,21 +119,24 @@ class DeblurNet(nn.Module):
         return centre.img + res.to(centre.img.dtype)
 
     def forward(self, clip: torch.Tensor, centre: int, offsets: list[int], zero_flow: bool = False, flow_grad: bool = True,
-                pair_flows: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+                pair_flows: torch.Tensor | None = None, window_flows: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Training / evaluation on a whole clip (BxTx3xHxW in [0, 1]).
 
         Returns the restored centre frame and, per consecutive pair, the list of RAFT
         iterations' flows (half resolution) for a flow loss. ``pair_flows``
         (Bx(T-1)x2xH/2xW/2): consecutive flows computed earlier (a frozen flow network's),
-        used instead of running it.
+        used instead of running it. ``window_flows``: the flows centre -> centre+offset
+        themselves (Bx2xH/2xW/2 each, e.g. refined ones), used instead of composing any.
         """
         b, t = clip.shape[:2]
         used = sorted({centre, *[centre + o for o in offsets]})
         lo, hi = used[0], used[-1]
-        run_flow = not zero_flow and pair_flows is None
+        run_flow = not zero_flow and pair_flows is None and window_flows is None
         states = split_batch(self.encode(clip[:, lo : hi + 1].flatten(0, 1), with_flow=run_flow, flow_grad=flow_grad), b, hi - lo + 1)
         pair_iters: list[list[torch.Tensor]] = []
-        if pair_flows is not None and not zero_flow:
+        if window_flows is not None and not zero_flow:
+            forward = None
+        elif pair_flows is not None and not zero_flow:
             forward = [pair_flows[:, j] for j in range(lo, hi)]
         elif zero_flow:
             half = states[0].feat[0].shape[-2:]
@@ -148,7 +151,7 @@ class DeblurNet(nn.Module):
             forward = [p[-1] for p in pair_iters]
         else:
             forward = []
-        flows = self.chain(forward, centre - lo, offsets)
+        flows = window_flows if forward is None else self.chain(forward, centre - lo, offsets)
         out = self.restore(states[centre - lo], [states[centre - lo + o] for o in offsets], flows)
         return out, pair_iters
 

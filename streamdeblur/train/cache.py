@@ -11,7 +11,8 @@ plate scaled to a surveillance-like width; ``MixedClips`` draws from several cac
 
 When the flow network is frozen (``cpu-cached-joint``), ``add_flows`` also
 stores its consecutive flows for the first clips once, so a training step runs only the
-fusion network.
+fusion network; ``add_refined_flows`` stores instead each window's flows as the engine
+aligns with them (composed, then refined by DIS: ``model.flow_refine``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ import torch
 from tqdm import tqdm
 
 from streamdeblur.errors import StreamDeblurError
-from streamdeblur.models.deblur import cat_states, split_batch
+from streamdeblur.models.deblur import DeblurNet, cat_states, split_batch
+from streamdeblur.models.refine import FlowRefiner, grey
+from streamdeblur.models.warp import resize_flow
 from streamdeblur.train.data import clip_tensors, load_sources, sample_clip, to_tensor
 
 CLIP_SIZE = 256
@@ -130,24 +133,76 @@ def add_flows(root: Path, model: torch.nn.Module, count: int, batch: int = 8, ta
     return count
 
 
+def _refined_file(root: Path, meta: dict, count: int, pairs: int, mode: str) -> np.memmap:
+    half = meta["size"] // 2
+    return np.memmap(root / "refined_flow.bin", dtype=np.float16, mode=mode, shape=(count, pairs, 2, half, half))
+
+
+@torch.no_grad()
+def refined_flows(model: DeblurNet, refiner: FlowRefiner, clips: torch.Tensor, pairs: list[tuple[int, int]]) -> torch.Tensor:
+    """The flows centre -> centre+offset for each of ``pairs`` of each clip (BxTx3xHxW), as
+    the engine aligns a window with them: the flow network's consecutive flows, composed
+    (``DeblurNet.chain``), refined by DIS at full resolution. Bx len(pairs) x2xH/2xW/2."""
+    b, t = clips.shape[:2]
+    per = split_batch(model.encode(clips.flatten(0, 1)), b, t)
+    forward = list(model.pair_flow(cat_states(per[:-1]), cat_states(per[1:])).split(b))  # pair-major
+    half = per[0].feat[0].shape[-2:]
+    greys = [[grey(clips[i, f : f + 1]) for f in range(t)] for i in range(b)]
+    out = clips.new_zeros(b, len(pairs), 2, *half)
+    for p, (c, o) in enumerate(pairs):
+        composed = DeblurNet.chain(forward, c, [o])[0]
+        for i in range(b):
+            out[i, p] = resize_flow(refiner(greys[i][c], greys[i][c + o], composed[i : i + 1]), half)[0]
+    return out
+
+
+def add_refined_flows(root: Path, model: DeblurNet, count: int, pairs: list[tuple[int, int]], preset: str, batch: int = 8,
+                      tag: str = "") -> int:
+    """Store ``refined_flows`` (half resolution, float16) for the first ``count`` cached clips;
+    recomputed when the flow weights (``tag``), its iterations, the pairs or the DIS preset change."""
+    root = Path(root)
+    meta = json.loads((root / "meta.json").read_text())
+    count = min(count, meta["count"])
+    done = root / "refined_flow.json"
+    want = {"count": count, "tag": tag, "iters": model.flow.iters, "pairs": [list(p) for p in pairs], "preset": preset}
+    if done.is_file() and json.loads(done.read_text()) == want:
+        return count
+    done.unlink(missing_ok=True)
+    arrays, out = _open(root, meta, "r"), _refined_file(root, meta, count, len(pairs), "w+")
+    refiner = FlowRefiner(preset)
+    was_training = model.training
+    model.eval()
+    for i in tqdm(range(0, count, batch), desc="refined flow cache", unit="batch", dynamic_ncols=True):
+        clips = torch.stack([to_tensor(c) for c in arrays["blurred"][i : i + batch]])
+        out[i : i + clips.shape[0]] = refined_flows(model, refiner, clips, pairs).numpy().astype(np.float16)
+    out.flush()
+    model.train(was_training)
+    done.write_text(json.dumps(want))
+    return count
+
+
 class CachedClips(torch.utils.data.IterableDataset):
     """Endless random ``crop``-sized windows of cached clips, flipped at random; the same
     dict as ``ClipDataset`` (flow signs follow the flips), plus ``pair_flows`` (the stored
-    flows of ``add_flows``) when ``with_pred`` (clips drawn from those that have them)."""
+    flows of ``add_flows``) when ``with_pred``, or ``window_flows`` (``add_refined_flows``'s)
+    when ``with_refined`` (clips drawn from those that have them)."""
 
-    def __init__(self, root: Path, crop: int, seed: int = 0, with_pred: bool = False) -> None:
+    def __init__(self, root: Path, crop: int, seed: int = 0, with_pred: bool = False, with_refined: bool = False) -> None:
         self.root, self.crop, self.seed = Path(root), crop, seed
         self.meta = json.loads((self.root / "meta.json").read_text())
         if crop > self.meta["size"] or crop % 8:
             raise StreamDeblurError(f"crop {crop}: must be a multiple of 8, at most the cached clips' {self.meta['size']}")
         self.pred_count = json.loads((self.root / "pred_flow.json").read_text())["count"] if with_pred else 0
+        self.refined = json.loads((self.root / "refined_flow.json").read_text()) if with_refined else None
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         rng = np.random.default_rng([self.seed, info.id if info else 0])
         arrays = _open(self.root, self.meta, "r")
         pred = _pred_file(self.root, self.meta, self.pred_count, "r") if self.pred_count else None
-        n, size, c = self.pred_count or self.meta["count"], self.meta["size"], self.crop
+        ref = self.refined
+        refined = _refined_file(self.root, self.meta, ref["count"], len(ref["pairs"]), "r") if ref else None
+        n, size, c = self.pred_count or (ref["count"] if ref else self.meta["count"]), self.meta["size"], self.crop
         while True:
             i = int(rng.integers(n))
             y, x = (2 * int(v) for v in rng.integers(0, (size - c) // 2 + 1, 2))  # even: half-resolution flows line up
@@ -155,10 +210,12 @@ class CachedClips(torch.utils.data.IterableDataset):
             item = clip_tensors(arrays["blurred"][win], arrays["sharp"][win], arrays["flow"][win])
             if pred is not None:
                 item["pair_flows"] = torch.from_numpy(np.array(pred[i, :, :, y // 2 : (y + c) // 2, x // 2 : (x + c) // 2], dtype=np.float32))
+            if refined is not None:
+                item["window_flows"] = torch.from_numpy(np.array(refined[i, :, :, y // 2 : (y + c) // 2, x // 2 : (x + c) // 2], dtype=np.float32))
             for axis, flip in ((-1, rng.random() < 0.5), (-2, rng.random() < 0.5)):  # mirror left-right, top-bottom
                 if flip:
                     item = {k: v.flip(axis) for k, v in item.items()}
-                    for k in ("flow", "pair_flows"):
+                    for k in ("flow", "pair_flows", "window_flows"):
                         if k in item:
                             item[k][:, -1 - axis] *= -1
             yield {k: v.contiguous() for k, v in item.items()}

@@ -18,11 +18,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from streamdeblur.config import ModelConfig
 from streamdeblur.errors import StreamDeblurError
 from streamdeblur.models.deblur import DeblurNet, cat_states, split_batch
 from streamdeblur.models.fusion import FusionSpec, grow
 from streamdeblur.models.warp import resize_flow
-from streamdeblur.train.cache import CLIP_SIZE, CachedClips, MixedClips, add_flows, build_cache
+from streamdeblur.models.refine import DIS_PRESETS, FlowRefiner
+from streamdeblur.train.cache import CLIP_SIZE, CachedClips, MixedClips, add_flows, add_refined_flows, build_cache, refined_flows
 from streamdeblur.train.data import ClipDataset, fixed_clips, load_sources
 from streamdeblur.train.losses import charbonnier, edge_loss, fft_l1, psnr, sequence_flow_loss
 
@@ -73,6 +75,10 @@ class Schedule:
     """Joint phase and validation: align with the clips' true flows (the synthesis ground
     truth) instead of the flow network's, which is not trained: the fusion learns what
     well-aligned neighbours are worth (``tools/window_gain.py`` scores each flow)."""
+    flow_refine: str | None = None
+    """With ``cache`` and a frozen flow: a DIS preset (``model.flow_refine``); the joint
+    phase and validation align each window with the flows the engine uses, the flow
+    network's composed and refined by DIS (``cache.add_refined_flows``), not its raw ones."""
     workers: int = 1
     threads: int = 1
     device: str = "cpu"
@@ -143,6 +149,18 @@ SCHEDULES["cpu-window-real"] = replace(SCHEDULES["cpu-window-oracle"], true_flow
 SCHEDULES["cpu-flow-shipped"] = replace(SCHEDULES["cpu-flow-more"], minutes=35, fusion_blocks=(2, 6),
                                         init="streamdeblur/weights/raft_fusion_small.pt")
 
+# session 15: stage 7's windows on the flows the engine aligns with on the CPU (the flow
+# network's, composed, refined by DIS: model.flow_refine fast), not the true flows; fresh
+# caches of 1000 + 1000 plate clips (the refined flows are stored for all of them).
+# runs/flow-shipped/last.pt holds the same weights as the stage-7 file it was exported to
+SCHEDULES["cpu-window-refined"] = replace(SCHEDULES["cpu-window-oracle"], true_flow=False, flow_refine="fast", cache=1000,
+                                          plate_cache=1000, flow_cache=1000, lr=2e-4, minutes=35,
+                                          init="runs/flow-shipped/last.pt")
+
+# a second cosine cycle of it at half its peak learning rate, on the same clips and flows
+SCHEDULES["cpu-window-refined-more"] = replace(SCHEDULES["cpu-window-refined"], lr=1e-4, minutes=25,
+                                               init="runs/window-refined/last.pt")
+
 PHASES = ("flow", "fusion", "joint")
 
 MODES = [  # (probability, k, causal): one network for every window
@@ -159,6 +177,12 @@ def window(k: int, causal: bool, n_frames: int) -> tuple[int, list[int]]:
         return n_frames - 1, [-o for o in range(1, k + 1)]
     c = (n_frames - 1) // 2
     return c, [o for o in range(-k, k + 1) if o != 0]
+
+
+def window_pairs(n_frames: int = 5) -> list[tuple[int, int]]:
+    """Every (centre, offset) of the windows of ``MODES``: the flows a refined cache holds."""
+    pairs = {(c, o) for _, k, causal in MODES for c, offsets in [window(k, causal, n_frames)] for o in offsets}
+    return sorted(pairs)
 
 
 def _lr(step: int, progress: float, peak: float, warmup: int = 30) -> float:
@@ -191,6 +215,12 @@ class Trainer:
         self.phase, self.step = "flow", 0
         self.opt = self._optimiser()
         self.scaler = torch.amp.GradScaler(enabled=sched.amp and self.device.type == "cuda")
+        if sched.flow_refine is not None and sched.flow_refine not in DIS_PRESETS:
+            raise StreamDeblurError(f"flow_refine {sched.flow_refine!r}: choose from {', '.join(DIS_PRESETS)}")
+        self._refiner = None
+        if sched.flow_refine:  # the engine's flows: its refinement after its default RAFT iterations
+            self._refiner = FlowRefiner(sched.flow_refine)
+            self.model.flow.iters = ModelConfig().flow_iters
         self.log_path = out / "log.jsonl"
         self.elapsed = 0.0
         if resume:
@@ -258,9 +288,13 @@ class Trainer:
         centre, offsets = window(k, causal, blurred.shape[1])
         every = self.s.flow_grad_every
         pair_flows = self.given_flows(flow, b.get("pair_flows"))
+        win = None
+        if "window_flows" in b:
+            pairs = window_pairs(blurred.shape[1])
+            win = [b["window_flows"][:, pairs.index((centre, o))] for o in offsets]
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.scaler.is_enabled()):
             out, pair_iters = self.model(blurred, centre, offsets, zero_flow=single, flow_grad=every > 0 and self.step % every == 0,
-                                         pair_flows=pair_flows)
+                                         pair_flows=pair_flows, window_flows=win)
         target = sharp[:, centre]
         rec = charbonnier(out.float(), target)
         loss = rec + self.s.fft_weight * fft_l1(out, target)
@@ -293,7 +327,10 @@ class Trainer:
             sharp = torch.stack([c["sharp"] for c in chunk]).to(self.device)
             flow = torch.stack([c["flow"] for c in chunk]).to(self.device)
             centre, offsets = window(2, False, blurred.shape[1])
-            out, pair_iters = self.model(blurred, centre, offsets, pair_flows=self.given_flows(flow))
+            win = None
+            if self.s.flow_refine and not self.s.true_flow:
+                win = list(refined_flows(self.model, self._refiner, blurred, [(centre, o) for o in offsets]).unbind(1))
+            out, pair_iters = self.model(blurred, centre, offsets, pair_flows=self.given_flows(flow), window_flows=win)
             ps.append(psnr(out.float(), sharp[:, centre]).item())
             pb.append(psnr(blurred[:, centre], sharp[:, centre]).item())
             if pair_iters:
@@ -314,11 +351,16 @@ class Trainer:
             roots.append((build_cache(self.out.parent / f"cache-plates-{self.s.plate_cache}{suffix}", self.s.plate_cache, seed=self.seed,
                                       workers=workers, plate_width=self.s.plate_width), self.s.plate_share))
         frozen = phase == "joint" and self.s.flow_grad_every == 0 and self.s.flow_cache > 0 and not self.s.true_flow
+        refined = frozen and bool(self.s.flow_refine)
         if frozen:
             tag = str(sum(float(p.detach().double().sum()) for p in self.model.flow.parameters()))  # which flow weights
             for root, _ in roots:
-                add_flows(root, self.model, self.s.flow_cache, tag=tag)
-        parts = [(CachedClips(root, self.s.crop, seed=seed + n, with_pred=frozen), w) for n, (root, w) in enumerate(roots)]
+                if refined:
+                    add_refined_flows(root, self.model, self.s.flow_cache, window_pairs(), self.s.flow_refine, tag=tag)
+                else:
+                    add_flows(root, self.model, self.s.flow_cache, tag=tag)
+        parts = [(CachedClips(root, self.s.crop, seed=seed + n, with_pred=frozen and not refined, with_refined=refined), w)
+                 for n, (root, w) in enumerate(roots)]
         return parts[0][0] if len(parts) == 1 else MixedClips(parts, seed=seed)
 
     def run(self) -> None:
