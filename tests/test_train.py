@@ -208,7 +208,7 @@ def test_refined_windows_see_the_flows_the_engine_aligns_with(tmp_path) -> None:
     from streamdeblur.models.refine import grey
     from streamdeblur.models.warp import resize_flow
     from streamdeblur.models.weights import load_model
-    from streamdeblur.train.cache import _open, _refined_file, add_refined_flows
+    from streamdeblur.train.cache import _flow_file, _open, add_refined_flows
     from streamdeblur.train.data import to_tensor
     from streamdeblur.train.loop import window_pairs
 
@@ -220,7 +220,7 @@ def test_refined_windows_see_the_flows_the_engine_aligns_with(tmp_path) -> None:
     pairs = window_pairs()
     assert pairs == [(2, -2), (2, -1), (2, 1), (2, 2), (4, -2), (4, -1)]
     add_refined_flows(root, model, 1, pairs, "fast")
-    stored = torch.from_numpy(np.array(_refined_file(root, meta, 1, len(pairs), "r")[0], dtype=np.float32))
+    stored = torch.from_numpy(np.array(_flow_file(root, meta, "refined_flow", 1, len(pairs), "r")[0], dtype=np.float32))
 
     engine = DeblurEngine(ModelConfig(window=2, fuse="features", flow_refine="fast", device="cpu"), model=model)
     greys = [grey(to_tensor([f])) for f in frames]

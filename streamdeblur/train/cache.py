@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -99,43 +100,49 @@ def build_cache(root: Path, count: int, size: int = CLIP_SIZE, n_frames: int = 5
     return root
 
 
-def _pred_file(root: Path, meta: dict, count: int, mode: str) -> np.memmap:
+def _flow_file(root: Path, meta: dict, name: str, count: int, per_clip: int, mode: str) -> np.memmap:
+    """``<name>.bin``: ``per_clip`` half-resolution float16 flows for each of ``count`` clips."""
     half = meta["size"] // 2
-    return np.memmap(root / "pred_flow.bin", dtype=np.float16, mode=mode, shape=(count, meta["n_frames"] - 1, 2, half, half))
+    return np.memmap(root / f"{name}.bin", dtype=np.float16, mode=mode, shape=(count, per_clip, 2, half, half))
 
 
-@torch.no_grad()
-def add_flows(root: Path, model: torch.nn.Module, count: int, batch: int = 8, tag: str = "") -> int:
-    """Store ``model``'s consecutive flows (half resolution, as ``DeblurNet.pair_flow``) for
-    the first ``count`` cached clips; ``tag`` names the flow weights (recomputed when it changes)."""
+def _store_flows(root: Path, model: torch.nn.Module, count: int, name: str, want: dict, per_clip: int,
+                 compute: Callable[[torch.Tensor], torch.Tensor], batch: int) -> int:
+    """Store ``compute(clips)`` (Bx``per_clip``x2xH/2xW/2) for the first ``count`` cached
+    clips in ``<name>.bin``, described by ``<name>.json``; kept while that still says ``want``."""
     root = Path(root)
     meta = json.loads((root / "meta.json").read_text())
     count = min(count, meta["count"])
-    done = root / "pred_flow.json"
-    want = {"count": count, "tag": tag}
+    done = root / f"{name}.json"
+    want = {"count": count, **want}
     if done.is_file() and json.loads(done.read_text()) == want:
         return count
     done.unlink(missing_ok=True)
-    arrays, out = _open(root, meta, "r"), _pred_file(root, meta, count, "w+")
+    arrays, out = _open(root, meta, "r"), _flow_file(root, meta, name, count, per_clip, "w+")
     was_training = model.training
     model.eval()
-    t = meta["n_frames"]
-    for i in tqdm(range(0, count, batch), desc="flow cache", unit="batch", dynamic_ncols=True):
+    for i in tqdm(range(0, count, batch), desc=f"{name} cache", unit="batch", dynamic_ncols=True):
         clips = torch.stack([to_tensor(c) for c in arrays["blurred"][i : i + batch]])
-        n = clips.shape[0]
-        states = model.encode(clips.flatten(0, 1))
-        per = split_batch(states, n, t)
-        flows = model.pair_flow(cat_states(per[:-1]), cat_states(per[1:]))  # pair-major
-        out[i : i + n] = flows.view(t - 1, n, *flows.shape[1:]).transpose(0, 1).numpy().astype(np.float16)
+        out[i : i + clips.shape[0]] = compute(clips).numpy().astype(np.float16)
     out.flush()
     model.train(was_training)
     done.write_text(json.dumps(want))
     return count
 
 
-def _refined_file(root: Path, meta: dict, count: int, pairs: int, mode: str) -> np.memmap:
-    half = meta["size"] // 2
-    return np.memmap(root / "refined_flow.bin", dtype=np.float16, mode=mode, shape=(count, pairs, 2, half, half))
+@torch.no_grad()
+def add_flows(root: Path, model: DeblurNet, count: int, batch: int = 8, tag: str = "") -> int:
+    """Store ``model``'s consecutive flows (half resolution, as ``DeblurNet.pair_flow``) for
+    the first ``count`` cached clips; ``tag`` names the flow weights (recomputed when it changes)."""
+    t = json.loads((Path(root) / "meta.json").read_text())["n_frames"]
+
+    def pair_flows(clips: torch.Tensor) -> torch.Tensor:
+        n = clips.shape[0]
+        per = split_batch(model.encode(clips.flatten(0, 1)), n, t)
+        flows = model.pair_flow(cat_states(per[:-1]), cat_states(per[1:]))  # pair-major
+        return flows.view(t - 1, n, *flows.shape[1:]).transpose(0, 1)
+
+    return _store_flows(root, model, count, "pred_flow", {"tag": tag}, t - 1, pair_flows, batch)
 
 
 @torch.no_grad()
@@ -156,29 +163,14 @@ def refined_flows(model: DeblurNet, refiner: FlowRefiner, clips: torch.Tensor, p
     return out
 
 
+@torch.no_grad()
 def add_refined_flows(root: Path, model: DeblurNet, count: int, pairs: list[tuple[int, int]], preset: str, batch: int = 8,
                       tag: str = "") -> int:
     """Store ``refined_flows`` (half resolution, float16) for the first ``count`` cached clips;
     recomputed when the flow weights (``tag``), its iterations, the pairs or the DIS preset change."""
-    root = Path(root)
-    meta = json.loads((root / "meta.json").read_text())
-    count = min(count, meta["count"])
-    done = root / "refined_flow.json"
-    want = {"count": count, "tag": tag, "iters": model.flow.iters, "pairs": [list(p) for p in pairs], "preset": preset}
-    if done.is_file() and json.loads(done.read_text()) == want:
-        return count
-    done.unlink(missing_ok=True)
-    arrays, out = _open(root, meta, "r"), _refined_file(root, meta, count, len(pairs), "w+")
     refiner = FlowRefiner(preset)
-    was_training = model.training
-    model.eval()
-    for i in tqdm(range(0, count, batch), desc="refined flow cache", unit="batch", dynamic_ncols=True):
-        clips = torch.stack([to_tensor(c) for c in arrays["blurred"][i : i + batch]])
-        out[i : i + clips.shape[0]] = refined_flows(model, refiner, clips, pairs).numpy().astype(np.float16)
-    out.flush()
-    model.train(was_training)
-    done.write_text(json.dumps(want))
-    return count
+    want = {"tag": tag, "iters": model.flow.iters, "pairs": [list(p) for p in pairs], "preset": preset}
+    return _store_flows(root, model, count, "refined_flow", want, len(pairs), lambda clips: refined_flows(model, refiner, clips, pairs), batch)
 
 
 class CachedClips(torch.utils.data.IterableDataset):
@@ -199,19 +191,19 @@ class CachedClips(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         rng = np.random.default_rng([self.seed, info.id if info else 0])
         arrays = _open(self.root, self.meta, "r")
-        pred = _pred_file(self.root, self.meta, self.pred_count, "r") if self.pred_count else None
+        t = self.meta["n_frames"]
+        pred = _flow_file(self.root, self.meta, "pred_flow", self.pred_count, t - 1, "r") if self.pred_count else None
         ref = self.refined
-        refined = _refined_file(self.root, self.meta, ref["count"], len(ref["pairs"]), "r") if ref else None
+        refined = _flow_file(self.root, self.meta, "refined_flow", ref["count"], len(ref["pairs"]), "r") if ref else None
         n, size, c = self.pred_count or (ref["count"] if ref else self.meta["count"]), self.meta["size"], self.crop
         while True:
             i = int(rng.integers(n))
             y, x = (2 * int(v) for v in rng.integers(0, (size - c) // 2 + 1, 2))  # even: half-resolution flows line up
             win = (i, slice(None), slice(y, y + c), slice(x, x + c))
             item = clip_tensors(arrays["blurred"][win], arrays["sharp"][win], arrays["flow"][win])
-            if pred is not None:
-                item["pair_flows"] = torch.from_numpy(np.array(pred[i, :, :, y // 2 : (y + c) // 2, x // 2 : (x + c) // 2], dtype=np.float32))
-            if refined is not None:
-                item["window_flows"] = torch.from_numpy(np.array(refined[i, :, :, y // 2 : (y + c) // 2, x // 2 : (x + c) // 2], dtype=np.float32))
+            for key, stored in (("pair_flows", pred), ("window_flows", refined)):  # half resolution: the crop halved
+                if stored is not None:
+                    item[key] = torch.from_numpy(np.array(stored[i, :, :, y // 2 : (y + c) // 2, x // 2 : (x + c) // 2], dtype=np.float32))
             for axis, flip in ((-1, rng.random() < 0.5), (-2, rng.random() < 0.5)):  # mirror left-right, top-bottom
                 if flip:
                     item = {k: v.flip(axis) for k, v in item.items()}

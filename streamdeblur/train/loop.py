@@ -218,6 +218,8 @@ class Trainer:
         if sched.flow_refine is not None and sched.flow_refine not in DIS_PRESETS:
             raise StreamDeblurError(f"flow_refine {sched.flow_refine!r}: choose from {', '.join(DIS_PRESETS)}")
         self._refiner = None
+        self.pairs = window_pairs()
+        """The (centre, offset) pairs whose flows a refined cache holds, in its order."""
         if sched.flow_refine:  # the engine's flows: its refinement after its default RAFT iterations
             self._refiner = FlowRefiner(sched.flow_refine)
             self.model.flow.iters = ModelConfig().flow_iters
@@ -290,8 +292,7 @@ class Trainer:
         pair_flows = self.given_flows(flow, b.get("pair_flows"))
         win = None
         if "window_flows" in b:
-            pairs = window_pairs(blurred.shape[1])
-            win = [b["window_flows"][:, pairs.index((centre, o))] for o in offsets]
+            win = [b["window_flows"][:, self.pairs.index((centre, o))] for o in offsets]
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.scaler.is_enabled()):
             out, pair_iters = self.model(blurred, centre, offsets, zero_flow=single, flow_grad=every > 0 and self.step % every == 0,
                                          pair_flows=pair_flows, window_flows=win)
@@ -356,7 +357,7 @@ class Trainer:
             tag = str(sum(float(p.detach().double().sum()) for p in self.model.flow.parameters()))  # which flow weights
             for root, _ in roots:
                 if refined:
-                    add_refined_flows(root, self.model, self.s.flow_cache, window_pairs(), self.s.flow_refine, tag=tag)
+                    add_refined_flows(root, self.model, self.s.flow_cache, self.pairs, self.s.flow_refine, tag=tag)
                 else:
                     add_flows(root, self.model, self.s.flow_cache, tag=tag)
         parts = [(CachedClips(root, self.s.crop, seed=seed + n, with_pred=frozen and not refined, with_refined=refined), w)
