@@ -77,6 +77,7 @@ def test_bad_training_arguments_end_in_one_line_errors(tmp_path) -> None:
         ("--schedule", "cpu-cached", "--crop", "264"): "crop 264: larger than the cached clips (256)",
         ("--schedule", "cpu", "--batch", "0"): "batch must be at least 1",
         ("--schedule", "cpu", "--out", str(tmp_path / "run"), "--init", str(tmp_path / "missing.pt")): "missing.pt not found",
+        ("--schedule", "cpu-window-refined", "--cache", "0", "--out", str(tmp_path / "run")): "flow_refine needs a cache",
         ("--export", str(tmp_path / "none.pt"), "--to", str(tmp_path / "w.pt")): "none.pt not found",
         ("--export", str(tool), "--to", str(tmp_path / "w.pt"), "--flow-from", str(tmp_path / "flow.pt")): "flow.pt not found",
         ("--export", str(tool), "--to", str(tmp_path / "w.pt"), "--name", "x"): "(write --to inside it to register a name)",

@@ -161,6 +161,14 @@ SCHEDULES["cpu-window-refined"] = replace(SCHEDULES["cpu-window-oracle"], true_f
 SCHEDULES["cpu-window-refined-more"] = replace(SCHEDULES["cpu-window-refined"], lr=1e-4, minutes=25,
                                                init="runs/window-refined/last.pt")
 
+# stage 8 again, 90% of the crops from plate clips and twice the edge term: the windows on
+# the refined flows are what raised the plate reads (issue 4); this leans them further on text
+SCHEDULES["cpu-window-refined-plates"] = replace(SCHEDULES["cpu-window-refined-more"], plate_share=0.9, edge_weight=0.1,
+                                                 minutes=30, init="runs/window-refined-more/last.pt")
+# and a second cycle of that, 95% plate crops, the edge term doubled again
+SCHEDULES["cpu-window-refined-text"] = replace(SCHEDULES["cpu-window-refined-plates"], plate_share=0.95, edge_weight=0.2,
+                                               minutes=28, init="runs/window-refined-plates/last.pt")
+
 PHASES = ("flow", "fusion", "joint")
 
 MODES = [  # (probability, k, causal): one network for every window
@@ -202,6 +210,11 @@ def half_flows(flow: torch.Tensor) -> torch.Tensor:
 class Trainer:
     def __init__(self, sched: Schedule, out: Path, seed: int = 0) -> None:
         self.s, self.out, self.seed = sched, out, seed
+        if sched.flow_refine is not None and sched.flow_refine not in DIS_PRESETS:
+            raise StreamDeblurError(f"flow_refine {sched.flow_refine!r}: choose from {', '.join(DIS_PRESETS)}")
+        if sched.flow_refine and (sched.true_flow or not sched.cache or sched.flow_grad_every != 0 or sched.flow_cache <= 0):
+            # otherwise training would align with other flows than validation and the engine
+            raise StreamDeblurError("flow_refine needs a cache, a frozen flow (flow_grad_every 0), flow_cache > 0 and no true_flow")
         resume = (out / "last.pt").is_file()
         if not resume and sched.init and not Path(sched.init).is_file():
             raise StreamDeblurError(f"init checkpoint {sched.init} not found (train the schedule it continues first)")
@@ -215,8 +228,6 @@ class Trainer:
         self.phase, self.step = "flow", 0
         self.opt = self._optimiser()
         self.scaler = torch.amp.GradScaler(enabled=sched.amp and self.device.type == "cuda")
-        if sched.flow_refine is not None and sched.flow_refine not in DIS_PRESETS:
-            raise StreamDeblurError(f"flow_refine {sched.flow_refine!r}: choose from {', '.join(DIS_PRESETS)}")
         self._refiner = None
         self.pairs = window_pairs()
         """The (centre, offset) pairs whose flows a refined cache holds, in its order."""
