@@ -16,8 +16,9 @@
     python tools/train.py --schedule cpu-flow-shipped --out runs/flow-shipped --seed 2  # the shipped weights' flow network, 35 min more
     python tools/train.py --schedule cpu-window-refined --out runs/window-refined --seed 3  # the shipped weights' windows on the engine's refined flows
     python tools/train.py --schedule cpu-window-refined-more --out runs/window-refined-more --seed 3  # a second cycle of it
-    python tools/train.py --schedule cpu-window-refined-plates --out runs/window-refined-plates --seed 3  # and one on 90% plate crops (stage 9)
+    python tools/train.py --schedule cpu-window-refined-plates --out runs/window-refined-plates --seed 3  # and one on 90% plate crops
     python tools/train.py --schedule cpu-window-refined-text --out runs/window-refined-text --seed 3  # 95% plate crops, edge 0.2 (tried, not shipped)
+    python tools/train.py --schedule cpu-window-refined-plates-more --out runs/window-refined-plates-more --seed 3  # a second cycle of -plates (stage 9)
     python tools/train.py --schedule gpu --out runs/gpu            # H100/H200, AMP
     python tools/train.py --export runs/oracle/last.pt --flow-from runs/cpu-cached-flow/last.pt --to streamdeblur/weights/raft_fusion_small.pt --name raft-fusion-small
 

@@ -168,6 +168,9 @@ SCHEDULES["cpu-window-refined-plates"] = replace(SCHEDULES["cpu-window-refined-m
 # and a second cycle of that, 95% plate crops, the edge term doubled again
 SCHEDULES["cpu-window-refined-text"] = replace(SCHEDULES["cpu-window-refined-plates"], plate_share=0.95, edge_weight=0.2,
                                                minutes=28, init="runs/window-refined-plates/last.pt")
+# or stage 9's settings for one more cycle at half its peak learning rate
+SCHEDULES["cpu-window-refined-plates-more"] = replace(SCHEDULES["cpu-window-refined-plates"], lr=5e-5, minutes=25,
+                                                      init="runs/window-refined-plates/last.pt")
 
 PHASES = ("flow", "fusion", "joint")
 
