@@ -165,10 +165,10 @@ SCHEDULES["cpu-window-refined-more"] = replace(SCHEDULES["cpu-window-refined"], 
 # the refined flows are what raised the plate reads (issue 4); this leans them further on text
 SCHEDULES["cpu-window-refined-plates"] = replace(SCHEDULES["cpu-window-refined-more"], plate_share=0.9, edge_weight=0.1,
                                                  minutes=30, init="runs/window-refined-more/last.pt")
-# and a second cycle of that, 95% plate crops, the edge term doubled again
+# tried instead of -plates-more (not shipped, MODEL_CARD "Stage 9"): 95% plate crops, edge term 0.2
 SCHEDULES["cpu-window-refined-text"] = replace(SCHEDULES["cpu-window-refined-plates"], plate_share=0.95, edge_weight=0.2,
                                                minutes=28, init="runs/window-refined-plates/last.pt")
-# or stage 9's settings for one more cycle at half its peak learning rate
+# stage 9 (session 16): -plates, then this second cycle of it at half its peak learning rate
 SCHEDULES["cpu-window-refined-plates-more"] = replace(SCHEDULES["cpu-window-refined-plates"], lr=5e-5, minutes=25,
                                                       init="runs/window-refined-plates/last.pt")
 
