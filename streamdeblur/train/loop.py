@@ -88,6 +88,12 @@ class Schedule:
     minutes: float | None = None
     """Wall-clock budget for both phases (split in proportion to their steps); None: no limit."""
 
+    @property
+    def cached_flows(self) -> bool:
+        """The joint phase trains on flows computed once per cached clip (``flow_cache``) by
+        the frozen flow network, not on the true flows or the network run every step."""
+        return bool(self.cache) and self.flow_grad_every == 0 and self.flow_cache > 0 and not self.true_flow
+
 
 SCHEDULES = {
     # what ships (see MODEL_CARD.md for what was actually run)
@@ -215,7 +221,7 @@ class Trainer:
         self.s, self.out, self.seed = sched, out, seed
         if sched.flow_refine is not None and sched.flow_refine not in DIS_PRESETS:
             raise StreamDeblurError(f"flow_refine {sched.flow_refine!r}: choose from {', '.join(DIS_PRESETS)}")
-        if sched.flow_refine and (sched.true_flow or not sched.cache or sched.flow_grad_every != 0 or sched.flow_cache <= 0):
+        if sched.flow_refine and not sched.cached_flows:
             # otherwise training would align with other flows than validation and the engine
             raise StreamDeblurError("flow_refine needs a cache, a frozen flow (flow_grad_every 0), flow_cache > 0 and no true_flow")
         resume = (out / "last.pt").is_file()
@@ -343,7 +349,7 @@ class Trainer:
             flow = torch.stack([c["flow"] for c in chunk]).to(self.device)
             centre, offsets = window(2, False, blurred.shape[1])
             win = None
-            if self.s.flow_refine and not self.s.true_flow:
+            if self._refiner is not None:
                 win = list(refined_flows(self.model, self._refiner, blurred, [(centre, o) for o in offsets]).unbind(1))
             out, pair_iters = self.model(blurred, centre, offsets, pair_flows=self.given_flows(flow), window_flows=win)
             ps.append(psnr(out.float(), sharp[:, centre]).item())
@@ -365,7 +371,7 @@ class Trainer:
         if self.s.plate_cache:
             roots.append((build_cache(self.out.parent / f"cache-plates-{self.s.plate_cache}{suffix}", self.s.plate_cache, seed=self.seed,
                                       workers=workers, plate_width=self.s.plate_width), self.s.plate_share))
-        frozen = phase == "joint" and self.s.flow_grad_every == 0 and self.s.flow_cache > 0 and not self.s.true_flow
+        frozen = phase == "joint" and self.s.cached_flows
         refined = frozen and bool(self.s.flow_refine)
         if frozen:
             tag = str(sum(float(p.detach().double().sum()) for p in self.model.flow.parameters()))  # which flow weights
