@@ -45,13 +45,14 @@ def cli(*argv: str) -> int:
     return args.func(args)
 
 
-def test_reprocess_keeps_count_size_and_timestamps(tmp_path: Path) -> None:
+@pytest.mark.parametrize("w,h", [(120, 72), (121, 73)])  # odd sizes too: never padded to another size
+def test_reprocess_keeps_count_size_and_timestamps(tmp_path: Path, w: int, h: int) -> None:
     src, out = tmp_path / "in.mp4", tmp_path / "out.mp4"
-    times = vfr_clip(src)
+    times = vfr_clip(src, w=w, h=h)
     assert cli("reprocess", str(src), "-o", str(out), "--device", "cpu", "--quiet") == 0
     got = list(read_frames(str(out)))
     assert len(got) == len(times)
-    assert all(f.image.shape == (72, 120, 3) for f in got)
+    assert all(f.image.shape == (h, w, 3) for f in got)
     assert [round(f.seconds, 3) for f in got] == times
     assert not list(tmp_path.glob(".*.part"))  # no temporary file left behind
     with av.open(str(out)) as c:

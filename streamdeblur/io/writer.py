@@ -39,7 +39,10 @@ def check_output(path: str | os.PathLike) -> Path:
 
 
 class VideoWriter:
-    """Write BGR uint8 frames to an H.264 (yuv420p) file.
+    """Write BGR uint8 frames to an H.264 file at exactly ``width`` x ``height``.
+
+    yuv420p, the format every player takes; an odd width or height cannot be 4:2:0, so such
+    frames are written yuv444p (High 4:4:4) rather than padded or cropped to another size.
 
     ``write(image, pts)`` with ``pts`` in ``time_base`` units keeps the source's timing
     (variable frame rate included); without ``pts`` frames are spaced at ``fps``.
@@ -57,8 +60,8 @@ class VideoWriter:
         except (av.error.FFmpegError, OSError) as exc:
             raise OutputError(f"{self.path}: cannot create: {exc}") from None
         self._s = self._c.add_stream(codec, rate=rate)
-        self._s.width, self._s.height = width + width % 2, height + height % 2
-        self._s.pix_fmt = "yuv420p"
+        self._s.width, self._s.height = width, height
+        self._s.pix_fmt = "yuv444p" if width % 2 or height % 2 else "yuv420p"
         self._s.time_base = self.time_base
         self._s.codec_context.time_base = self.time_base
         self._s.options = {"crf": str(crf), "preset": preset}
@@ -68,8 +71,6 @@ class VideoWriter:
     def write(self, image: np.ndarray, pts: int | None = None) -> None:
         if image.shape[:2] != (self.height, self.width):
             raise ValueError(f"frame size {image.shape[1]}x{image.shape[0]} != {self.width}x{self.height}")
-        if self.width % 2 or self.height % 2:
-            image = np.pad(image, ((0, self.height % 2), (0, self.width % 2), (0, 0)), mode="edge")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
         frame.pts = pts if pts is not None else int(round(self._n / (self.time_base * Fraction(self._s.average_rate or 25))))
         frame.time_base = self.time_base
