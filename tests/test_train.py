@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shlex
+from pathlib import Path
 
 import torch
 
 from streamdeblur.models.warp import warp
 from streamdeblur.train.cache import CachedClips, build_cache
-from streamdeblur.train.loop import Schedule, Trainer
+from streamdeblur.train.loop import SCHEDULES, Schedule, Trainer
 
 
 def test_cached_crops_keep_flow_consistent_through_flips(tmp_path) -> None:
@@ -53,6 +55,23 @@ def test_phased_training_runs_and_resumes(tmp_path) -> None:
     assert (ck["phase"], ck["step"]) == ("joint", 4)
     assert all(torch.equal(ck["model"][k], v) for k, v in before.items() if k.startswith("flow.")), "the frozen flow changed"
     assert any(not torch.equal(ck["model"][k], v) for k, v in before.items() if k.startswith("fusion.")), "fusion did not train"
+
+
+def test_a_run_stopped_by_its_time_budget_resumes_as_finished(tmp_path) -> None:
+    """Running a finished schedule again (tools/train_shipped.sh after an interruption)
+    takes no further step: the weights and the log stay as they were."""
+    sched = Schedule(flow_steps=0, fusion_steps=50, joint_steps=0, crop=96, batch=1, val_clips=1, val_every=100,
+                     threads=1, workers=0, minutes=1e-4)
+    out = tmp_path / "run"
+    Trainer(sched, out).run()
+    ck = torch.load(out / "last.pt", weights_only=False)
+    assert (ck["phase"], ck["step"]) == ("fusion", 1)
+    log = (out / "log.jsonl").read_text()
+    assert '"stopped": "time budget"' in log
+    Trainer(sched, out).run()
+    again = torch.load(out / "last.pt", weights_only=False)
+    assert again["step"] == 1 and (out / "log.jsonl").read_text() == log
+    assert all(torch.equal(again["model"][k], v) for k, v in ck["model"].items())
 
 
 def test_another_seed_renders_its_own_cache(tmp_path) -> None:
@@ -251,3 +270,24 @@ def test_refined_windows_see_the_flows_the_engine_aligns_with(tmp_path) -> None:
         a, b = (torch.nn.functional.avg_pool2d(item["sharp"][i : i + 1], 2) for i in (2, 3))
         inner = (slice(None), slice(None), slice(4, -4), slice(4, -4))
         assert (warp(b, f)[0] - a)[inner].abs().mean() < (warp(b, -f)[0] - a)[inner].abs().mean()
+
+
+def test_the_shipped_chain_trains_each_stage_from_what_an_earlier_line_wrote() -> None:
+    """tools/train_shipped.sh names real schedules, and each one's ``init`` is a run folder
+    or the weights file that a line before it writes (so the chain runs from scratch)."""
+    script = Path(__file__).parents[1] / "tools" / "train_shipped.sh"
+    written: set[str] = set()
+    runs = 0
+    for line in script.read_text().splitlines():
+        words = shlex.split(line, comments=True)
+        if words[:1] == ["train"]:
+            name, out = words[words.index("--schedule") + 1], words[words.index("--out") + 1]
+            assert name in SCHEDULES, name
+            init = SCHEDULES[name].init
+            assert init is None or init in written, f"{name} starts from {init}, which no earlier line writes"
+            written.add(f"{out}/last.pt")
+            runs += 1
+        elif words[:1] == ["export_to_weights"]:
+            assert words[1] in written, f"exports {words[1]} before it is trained"
+            written.add("streamdeblur/weights/raft_fusion_small.pt")
+    assert runs == 12 and "runs/window-refined-plates-more/last.pt" in written

@@ -177,6 +177,10 @@ SCHEDULES["cpu-window-refined-text"] = replace(SCHEDULES["cpu-window-refined-pla
 # stage 9 (session 16): -plates, then this second cycle of it at half its peak learning rate
 SCHEDULES["cpu-window-refined-plates-more"] = replace(SCHEDULES["cpu-window-refined-plates"], lr=5e-5, minutes=25,
                                                       init="runs/window-refined-plates/last.pt")
+# session 17, tried, not shipped (validation 30.083 vs 30.084; MODEL_CARD "Stage 9"): a third
+# cycle of it at a quarter of its peak learning rate
+SCHEDULES["cpu-window-refined-plates-fine"] = replace(SCHEDULES["cpu-window-refined-plates"], lr=2.5e-5, minutes=25,
+                                                      init="runs/window-refined-plates-more/last.pt")
 
 PHASES = ("flow", "fusion", "joint")
 
@@ -402,6 +406,9 @@ class Trainer:
                 self.opt = self._optimiser()
             phase_budget = None if budget is None else budget * offset / total
             phase_start = None if budget is None else budget * (offset - steps) / total
+            if self.step >= steps or (phase_budget is not None and self.elapsed >= phase_budget):
+                print(f"{phase}: already finished at step {self.step}/{steps} ({self.out / 'last.pt'})")
+                continue  # a resumed finished run: no extra step, nothing rebuilt
             loader = torch.utils.data.DataLoader(
                 self._dataset(phase),
                 batch_size=s.flow_batch if phase == "flow" else s.batch, num_workers=s.workers,
