@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import zmq
 
+from streamdeblur.errors import StreamDeblurError
+
 SOCKET_TYPES = {
     "pub": zmq.PUB,
     "sub": zmq.SUB,
@@ -33,6 +35,14 @@ class Endpoint:
     @property
     def zmq_type(self) -> int:
         return SOCKET_TYPES[self.socket]
+
+    def attach(self, sock: zmq.Socket, role: str) -> None:
+        """Bind or connect ``sock`` to the address; a failure is a one-line
+        ``StreamDeblurError`` naming the ``role`` (input/output) endpoint."""
+        try:
+            (sock.bind if self.bind else sock.connect)(self.address)
+        except zmq.ZMQError as exc:
+            raise StreamDeblurError(f"{role} endpoint {self}: {zmq.strerror(exc.errno).lower()}") from None
 
 
 def parse_endpoint(text: str, default_socket: str, default_bind: bool) -> Endpoint:

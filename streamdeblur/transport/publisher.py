@@ -42,13 +42,10 @@ class Publisher:
                 self.close()
                 raise
         try:
-            if self.endpoint.bind:
-                self._sock.bind(self.endpoint.address)
-            else:
-                self._sock.connect(self.endpoint.address)
-        except zmq.ZMQError as exc:
+            self.endpoint.attach(self._sock, "output")
+        except StreamDeblurError:
             self.close()
-            raise StreamDeblurError(f"output endpoint {self.endpoint}: {zmq.strerror(exc.errno).lower()}") from None
+            raise
 
     def publish(self, frame: Frame, stream: str, model: str) -> bool:
         """Send one frame; False when it had to be dropped."""

@@ -48,13 +48,10 @@ class Subscriber:
             for t in list(topics or [""]):
                 self._sock.setsockopt(zmq.SUBSCRIBE, t.encode())
         try:
-            if self.endpoint.bind:
-                self._sock.bind(self.endpoint.address)
-            else:
-                self._sock.connect(self.endpoint.address)
-        except zmq.ZMQError as exc:
+            self.endpoint.attach(self._sock, "input")
+        except StreamDeblurError:
             self._sock.close(0)
-            raise StreamDeblurError(f"input endpoint {self.endpoint}: {zmq.strerror(exc.errno).lower()}") from None
+            raise
         self._poller = zmq.Poller()
         self._poller.register(self._sock, zmq.POLLIN)
 
