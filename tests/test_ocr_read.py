@@ -105,9 +105,9 @@ def test_eval_ocr_cli_errors(tmp_path: Path, capsys):
     assert "--limit must be at least 1" in capsys.readouterr().err
     assert ocr_main(["eval-ocr", str(tmp_path), "--repeats", "0"]) == 2
     assert "--repeats must be at least 1" in capsys.readouterr().err
-    (tmp_path / "x.txt").write_text("gone.jpg\t1\t1\t50\t20\tAB1234\n")
+    (tmp_path / "x.txt").write_text("gone.jpg\t1\t1\t50\t20\tAB1234\ngone.jpg 1 1 50 AB1234\n")
     assert ocr_main(["eval-ocr", str(tmp_path), "--model", "none", "--device", "cpu"]) == 2
-    assert "none of the labelled images could be read" in capsys.readouterr().err
+    assert "none of the labelled images could be read (1 skipped, 1 malformed label line(s) ignored)" in capsys.readouterr().err
     assert ocr_main(["eval-ocr", str(tmp_path), "--held-out", "--training"]) == 2
     assert "--held-out and --training exclude each other" in capsys.readouterr().err
     assert ocr_main(["eval-ocr", str(tmp_path), "--held-out"]) == 2  # a missing image is not held out

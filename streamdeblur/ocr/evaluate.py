@@ -248,7 +248,8 @@ def evaluate(
                 sample.crops[cond] = np.ascontiguousarray(crop)
         result.samples.append(sample)
     if not result.samples:
-        raise StreamDeblurError(f"{plates_dir}: none of the labelled images could be read ({result.skipped_images} skipped)")
+        malformed = f", {bad} malformed label line(s) ignored" if bad else ""
+        raise StreamDeblurError(f"{plates_dir}: none of the labelled images could be read ({result.skipped_images} skipped{malformed})")
     return result
 
 
