@@ -181,6 +181,11 @@ SCHEDULES["cpu-window-refined-plates-more"] = replace(SCHEDULES["cpu-window-refi
 # cycle of it at a quarter of its peak learning rate
 SCHEDULES["cpu-window-refined-plates-fine"] = replace(SCHEDULES["cpu-window-refined-plates"], lr=2.5e-5, minutes=25,
                                                       init="runs/window-refined-plates-more/last.pt")
+# session 17, tried, not shipped (validation 30.109, held-out no gain; MODEL_CARD "Stage 9"):
+# stage 9's second cycle again on fresh clips (run with --seed 4: new caches of 1000 + 1000
+# plate clips and their refined flows) instead of the seed-3 clips seen for 4 cycles
+SCHEDULES["cpu-window-refined-plates-fresh"] = replace(SCHEDULES["cpu-window-refined-plates-more"],
+                                                       init="runs/window-refined-plates-more/last.pt")
 
 PHASES = ("flow", "fusion", "joint")
 
