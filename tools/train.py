@@ -1,27 +1,13 @@
 #!/usr/bin/env python
 """Train the deblurring model and export shipped weights.
 
-    python tools/train.py --schedule cpu-quick --out runs/cpu-quick
-    python tools/train.py --schedule cpu-cached --out runs/cpu-cached              # continues cpu-quick
-    python tools/train.py --schedule cpu-cached-joint --out runs/cpu-cached-joint  # continues cpu-cached (tried, not shipped)
-    python tools/train.py --schedule cpu-cached-flow --out runs/cpu-cached-flow    # continues cpu-cached: flow network
-    python tools/train.py --schedule cpu-cached-window --out runs/cpu-cached-window  # continues cpu-cached-flow: windows
-    python tools/train.py --schedule cpu-plates --out runs/cpu-plates              # continues cpu-cached: plate clips
-    python tools/train.py --schedule cpu-deep --out runs/cpu-deep                  # continues cpu-plates, 5 more blocks
-    python tools/train.py --schedule cpu-deep-plates --out runs/cpu-deep-plates    # continues cpu-deep, 70% plates (shipped in session 6)
-    python tools/train.py --schedule cpu-window-oracle --out runs/oracle --seed 1  # continues cpu-deep-plates: windows on true flows
-    python tools/train.py --schedule cpu-flow-more --out runs/flow-more --seed 1   # continues cpu-cached-flow (tried, not shipped)
-    python tools/train.py --export runs/oracle/last.pt --flow-from runs/flow-more/last.pt --to runs/stage7-init.pt
-    python tools/train.py --schedule cpu-window-real --out runs/window-real --seed 1  # continues that: windows on its flows (not shipped)
-    python tools/train.py --schedule cpu-flow-shipped --out runs/flow-shipped --seed 2  # the shipped weights' flow network, 35 min more
-    python tools/train.py --schedule cpu-window-refined --out runs/window-refined --seed 3  # the shipped weights' windows on the engine's refined flows
-    python tools/train.py --schedule cpu-window-refined-more --out runs/window-refined-more --seed 3  # a second cycle of it
-    python tools/train.py --schedule cpu-window-refined-plates --out runs/window-refined-plates --seed 3  # and one on 90% plate crops
-    python tools/train.py --schedule cpu-window-refined-text --out runs/window-refined-text --seed 3  # 95% plate crops, edge 0.2 (tried, not shipped)
-    python tools/train.py --schedule cpu-window-refined-plates-more --out runs/window-refined-plates-more --seed 3  # a second cycle of -plates (stage 9)
-    python tools/train.py --schedule gpu --out runs/gpu            # H100/H200, AMP
-    python tools/train.py --export runs/oracle/last.pt --flow-from runs/cpu-cached-flow/last.pt --to streamdeblur/weights/raft_fusion_small.pt --name raft-fusion-small
+    python tools/train.py --schedule cpu-quick --out runs/cpu-quick   # one schedule (2 cores)
+    python tools/train.py --schedule gpu --out runs/gpu               # H100/H200, AMP
+    python tools/train.py --export runs/gpu/last.pt --to streamdeblur/weights/raft_fusion_small.pt --name raft-fusion-small
+    bash tools/train_shipped.sh                                       # the shipped weights' chain, in order
 
+Every schedule, shipped or tried, is in ``streamdeblur.train.loop.SCHEDULES`` with a
+comment on what it continues; MODEL_CARD.md has what each one gave.
 Interrupt and re-run the same command to resume from ``<out>/last.pt``.
 """
 
