@@ -1,5 +1,6 @@
 """The benchmark pipeline (``streamdeblur bench``): model-only speed, the full pipeline's
-throughput against it, latency, and camera scaling, in one run.
+throughput against it, latency, and camera scaling, in one run (``bench model``: the
+model-only rows alone, without Ray).
 
 Every number is a median over repeats after a warm-up; GPU timings include the copy back
 to host memory (the engine returns numpy arrays, which synchronises the device).
@@ -18,8 +19,6 @@ import av
 
 from streamdeblur.config import ModelConfig, parse_config
 from streamdeblur.io.reader import first_frames
-from streamdeblur.runtime.graph import Pipeline
-from streamdeblur.transport import Subscriber
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CLIP = ROOT / "data" / "car-detection.mp4"
@@ -136,6 +135,9 @@ def pipeline_run(
 ) -> dict[str, object]:
     """One run of the real pipeline (Ray actors, ZeroMQ to a subscriber here) on the demo
     clip: offline (every frame) unless ``realtime_fps`` paces the cameras like live ones."""
+    from streamdeblur.runtime.graph import Pipeline
+    from streamdeblur.transport import Subscriber
+
     endpoint = f"tcp://127.0.0.1:{port}"
     cams = []
     for i in range(cameras):
@@ -231,13 +233,9 @@ def passthrough(repeats: int = 3, port: int = 5599, log: Log = print) -> dict[st
     }
 
 
-def full(
-    device: str = "auto",
-    quick: bool = False,
-    port: int = 5598,
-    log: Log = print,
-) -> dict[str, object]:
-    """Everything ``streamdeblur bench`` reports, as one JSON-ready dict."""
+def model_rows(device: str = "auto", quick: bool = False, log: Log = print) -> tuple[dict[str, object], list[str]]:
+    """``bench model``: model-only frames/s per device, precision, resolution and k (and the
+    CUDA fast-path variants on CUDA), as a JSON-ready dict; also the devices measured."""
     import torch
 
     model = default_model()
@@ -263,6 +261,22 @@ def full(
     result["model_speed"] = speed
     if "cuda" in devices:
         result["cuda_fast_path"] = cuda_fast_path(model, log)
+    return result, devices
+
+
+def full(
+    device: str = "auto",
+    quick: bool = False,
+    port: int = 5598,
+    log: Log = print,
+) -> dict[str, object]:
+    """Everything ``streamdeblur bench`` reports, as one JSON-ready dict."""
+    import torch
+
+    result, devices = model_rows(device, quick, log)
+    model = str(result["model"])
+    speed: list[dict[str, object]] = result["model_speed"]  # type: ignore[assignment]
+    defaults = ModelConfig()
     # the pipeline runs the default precision of the first device (fp16 on CUDA): so does its yardstick
     from streamdeblur.models.engine import pick_precision
 

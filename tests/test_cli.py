@@ -152,6 +152,17 @@ def test_subscribe_timeout_is_one_line():
     assert proc.stderr.strip().startswith("streamdeblur: error: no frame from tcp://127.0.0.1:")
 
 
+def test_bench_model_measures_the_model_alone():
+    """``bench model`` (what a GPU machine without Ray runs): the model-only rows, no cluster."""
+    proc = subprocess.run([*CLI, "bench", "model", "--quick", "--device", "cpu", "--json"], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    rows = {(r["resolution"], r["k"]): r for r in result["model_speed"]}
+    assert set(rows) == {("640x360", 1), ("640x360", 2)} and all(r["fps"] > 0 and r["device"] == "cpu" for r in rows.values())
+    assert "pipeline_fps" not in result and "Ray" not in proc.stderr
+
+
 def test_bench_json_prints_only_one_json_object():
     """``bench --json`` is for scripts: stdout holds the one object, whatever Ray's workers
     and raylet print meanwhile (those lines go to stderr)."""

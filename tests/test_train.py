@@ -74,6 +74,30 @@ def test_a_run_stopped_by_its_time_budget_resumes_as_finished(tmp_path) -> None:
     assert all(torch.equal(again["model"][k], v) for k, v in ck["model"].items())
 
 
+def test_an_interrupted_run_keeps_its_steps(tmp_path) -> None:
+    """Ctrl-C (SIGINT; ``timeout -s INT`` on a lent GPU) saves ``last.pt`` at the step
+    reached, between validations, so the re-run resumes there instead of at the last one."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parents[1] / "tools" / "train.py"
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, str(tool), "--schedule", "cpu-quick", "--out", str(out), "--flow-steps", "0",
+                             "--joint-steps", "1000", "--crop", "64", "--batch", "1", "--workers", "0", "--threads", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and '"step": 10,' not in ((out / "log.jsonl").read_text() if (out / "log.jsonl").is_file() else ""):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "train: interrupted (re-run the same command to resume)" in err, err
+    ck = torch.load(out / "last.pt", weights_only=False)
+    assert ck["phase"] == "joint" and 10 <= ck["step"] < 200, ck["step"]  # validation (and a save) only every 200 steps
+
+
 def test_another_seed_renders_its_own_cache(tmp_path) -> None:
     """A run with another seed renders its own clips; it used to re-render (and so destroy)
     the cache that earlier runs were trained on."""
@@ -125,6 +149,23 @@ def test_plate_clips_show_the_plate_at_the_asked_width() -> None:
             widths.append(box[2] - box[0])
     assert len(widths) >= 6, widths
     assert sum(62 <= w <= 98 for w in widths) >= 6, widths  # small photos may force a larger scale
+
+
+def test_clips_rendered_on_the_fly_mix_in_plate_clips() -> None:
+    """``plate_clips`` (the gpu schedules, no cache): that share of the clips is centred on a
+    plate photo's plate, the rest come from any source."""
+    import numpy as np
+
+    from streamdeblur.train.data import ClipDataset, Source
+
+    photo = np.random.default_rng(0).integers(0, 256, (400, 600, 3), dtype=np.uint8)
+    flat = np.full((400, 600, 3), 128, np.uint8)  # no plate: its clips are flat
+    for share, lo, hi in ((1.0, 40, 40), (0.0, 2, 18), (0.5, 15, 35)):  # the photo: 1 source in 4
+        ds = ClipDataset(crop=64, n_frames=2, seed=1, plate_clips=share)
+        ds._sources = [Source(photo, (250, 180, 120, 40)), *[Source(flat, None)] * 3]
+        it = iter(ds)
+        textured = sum(float(next(it)["sharp"].std()) > 0.05 for _ in range(40))
+        assert lo <= textured <= hi, (share, textured)
 
 
 def test_mixed_clips_draw_from_each_part_at_its_rate() -> None:

@@ -55,6 +55,8 @@ def register(subparsers) -> None:
     e.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("W", "H"), help="clip frame size")
     e.add_argument("--speed", action="store_true", help="also time the engine at 640x360")
     e.add_argument("--training", action="store_true", help="clips from the training split instead (to tune settings without the held-out data)")
+    e.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override model.device")
+    e.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"], help="override model.precision")
     _fuse_arguments(e)
     e.add_argument("--fuse-tolerance", type=float, help="override model.fuse_tolerance")
     e.add_argument("--threads", type=int, help="CPU threads (override model.threads)")

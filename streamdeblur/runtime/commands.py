@@ -44,9 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Model-only frames/s and latency at 640x360, 1280x720 and 1920x1080 for k=1 and "
         "k=2 per device and precision; the full pipeline's throughput as a ratio of the model's; "
         "end-to-end latency minus the window delay; throughput with 1, 2 and 4 cameras. "
+        "'bench model' measures the model alone (no Ray, no pipeline); "
         "'bench pipeline' measures the passthrough pipeline against a bare PyAV decode.",
     )
-    b.add_argument("what", nargs="?", choices=["all", "pipeline"], default="all")
+    b.add_argument("what", nargs="?", choices=["all", "model", "pipeline"], default="all")
     b.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     b.add_argument("--quick", action="store_true", help="640x360 only, fewer frames")
     b.add_argument("--json", action="store_true", help="print one JSON object")
@@ -122,10 +123,14 @@ def _bench(args: argparse.Namespace) -> int:
     import json
 
     from pipelines import bench
-    from streamdeblur.runtime import cluster
-    from streamdeblur.config import RayConfig
 
     log = (lambda s: None) if args.json else (lambda s: print(s, flush=True))
+    if args.what == "model":
+        print(json.dumps(bench.model_rows(device=args.device, quick=args.quick, log=log)[0], indent=None if args.json else 2))
+        return 0
+    from streamdeblur.config import RayConfig
+    from streamdeblur.runtime import cluster
+
     with _stdout_to_stderr() if args.json else nullcontext():
         started = cluster.connect(RayConfig())
         try:

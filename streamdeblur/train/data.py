@@ -97,8 +97,12 @@ def clip_tensors(blurred, sharp, flow) -> dict[str, torch.Tensor]:
 class ClipDataset(torch.utils.data.IterableDataset):
     """Endless random clips: ``blurred`` Tx3xSxS, ``sharp`` Tx3xSxS, ``flow`` (T-1)x2xSxS."""
 
-    def __init__(self, crop: int = 128, n_frames: int = 5, seed: int = 0, held_out: bool = False) -> None:
+    def __init__(self, crop: int = 128, n_frames: int = 5, seed: int = 0, held_out: bool = False,
+                 plate_clips: float = 0.0, plate_width: tuple[float, float] = (64.0, 192.0)) -> None:
+        """``plate_clips``: share of clips centred on a plate photo's plate, scaled to a width
+        in ``plate_width`` px (what a plate cache holds, ``train.cache``)."""
         self.crop, self.n_frames, self.seed, self.held_out = crop, n_frames, seed, held_out
+        self.plate_clips, self.plate_width = plate_clips, plate_width
         self._sources: list[Source] | None = None
 
     def __iter__(self):
@@ -107,9 +111,14 @@ class ClipDataset(torch.utils.data.IterableDataset):
         rng = np.random.default_rng([self.seed, wid])
         if self._sources is None:
             self._sources = load_sources(self.held_out)
+        plates = [s for s in self._sources if s.box is not None]
         while True:
-            src = self._sources[rng.integers(len(self._sources))]
-            clip, _ = sample_clip(src, rng, self.crop, self.n_frames)
+            if plates and self.plate_clips and rng.random() < self.plate_clips:
+                src = plates[rng.integers(len(plates))]
+                clip, _ = sample_clip(src, rng, self.crop, self.n_frames, plate_bias=1.0, plate_width=self.plate_width)
+            else:
+                src = self._sources[rng.integers(len(self._sources))]
+                clip, _ = sample_clip(src, rng, self.crop, self.n_frames)
             yield clip_tensors(clip.blurred, clip.sharp, clip.flow)
 
 

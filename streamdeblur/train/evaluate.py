@@ -121,14 +121,15 @@ def flow_epe(model, clips: list[EvalClip]) -> dict[str, float]:
 
     res: dict[str, list[float]] = {"raft (ours)": [], "opencv_dis": [], "opencv_farneback": [], "zero": []}
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    dev = next(model.parameters()).device  # float32 wherever the engines moved it
     for c in clips:
         a, b, gt = c.blurred[2], c.blurred[3], c.flow[2]
         ga, gb = cv2.cvtColor(a, cv2.COLOR_BGR2GRAY), cv2.cvtColor(b, cv2.COLOR_BGR2GRAY)
         with torch.inference_mode():
-            ta = torch.from_numpy(np.stack([a, b])).permute(0, 3, 1, 2).float() / 255
+            ta = torch.from_numpy(np.stack([a, b])).permute(0, 3, 1, 2).to(dev).float() / 255
             s = model.encode(ta)
             sa, sb = split_state(s)
-            f = resize_flow(model.pair_flow(sa, sb), a.shape[:2])[0].permute(1, 2, 0).numpy()
+            f = resize_flow(model.pair_flow(sa, sb), a.shape[:2])[0].permute(1, 2, 0).cpu().numpy()
         preds = {
             "raft (ours)": f,
             "opencv_dis": dis.calc(ga, gb, None),

@@ -56,6 +56,9 @@ class Schedule:
     folder names end in ``-seed<s>``."""
     plate_share: float = 0.5
     plate_width: tuple[float, float] = (64.0, 192.0)
+    plate_clips: float = 0.0
+    """Without ``cache``: share of the clips rendered on the fly around a plate photo's plate
+    scaled to ``plate_width`` px (the plate cache's recipe)."""
     flow_cache: int = 1000
     """With ``cache`` and a frozen flow (``flow_grad_every`` 0): the joint phase computes the
     flow network's flows for this many cached clips once and trains on those clips."""
@@ -127,6 +130,13 @@ SCHEDULES = {
     "gpu": Schedule(flow_steps=20000, joint_steps=100000, batch=32, flow_batch=16, flow_grad_every=1, crop=256, workers=8, threads=4,
                     device="cuda", amp=True, val_every=2000, val_clips=128, fusion_blocks=(2, 6)),
 }
+# session 18, the first GPU lent: the shipped stage-9 weights on one H100 (two calls of ~9 min):
+# the joint phase with the flow network trained too (every step), AMP, clips rendered on the
+# fly by 12 worker processes, half of them around a plate at surveillance widths; the network
+# of stage 9, so the CPU speed is unchanged
+SCHEDULES["gpu-continue"] = replace(SCHEDULES["gpu"], flow_steps=0, joint_steps=40000, lr=1e-4, flow_lr_joint=2e-5,
+                                    plate_clips=0.5, edge_weight=0.05, workers=12, val_every=500, val_clips=64,
+                                    minutes=17, init="streamdeblur/weights/raft_fusion_small.pt")
 # cpu-plates with a deeper restoration network (blocks (2, 6) instead of (1, 2)): the new
 # blocks start as the identity, so training starts from the shipped function
 SCHEDULES["cpu-deep"] = replace(SCHEDULES["cpu-plates"], minutes=55, init="runs/cpu-plates/last.pt", fusion_blocks=(2, 6))
@@ -372,7 +382,7 @@ class Trainer:
     def _dataset(self, phase: str) -> torch.utils.data.IterableDataset:
         seed = self.seed * 1000 + self.step + PHASES.index(phase) * 7919
         if not self.s.cache:
-            return ClipDataset(self.s.crop, 5, seed=seed)
+            return ClipDataset(self.s.crop, 5, seed=seed, plate_clips=self.s.plate_clips, plate_width=self.s.plate_width)
         workers = max(2, self.s.workers)
         suffix = f"-seed{self.seed}" if self.seed else ""  # one folder per seed: another seed never overwrites a cache
         roots = [(build_cache(self.out.parent / f"cache-{self.s.cache}{suffix}", self.s.cache, seed=self.seed, workers=workers),
@@ -421,40 +431,12 @@ class Trainer:
             )
             it = iter(loader)
             bar = tqdm(total=steps, initial=self.step, desc=phase, unit="step", dynamic_ncols=True)
-            t_last = time.time()
-            while self.step < steps:
-                progress = self.step / steps
-                if phase_budget is not None:
-                    progress = max(progress, (self.elapsed - phase_start) / (phase_budget - phase_start))
-                for g in self.opt.param_groups:
-                    g["lr"] = _lr(self.step, progress, g["peak"])
-                b = self._batch(it)
-                row = self._flow_step(b) if phase == "flow" else self._joint_step(b, rng, single=phase == "fusion")
-                self.opt.zero_grad(set_to_none=True)
-                self.scaler.scale(row["loss"]).backward()
-                self.scaler.unscale_(self.opt)
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-                self.scaler.step(self.opt)
-                self.scaler.update()
-                self.step += 1
-                now = time.time()
-                self.elapsed += now - t_last
-                t_last = now
-                vals = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in row.items()}
-                bar.update(1)
-                bar.set_postfix({k: f"{v:.3f}" for k, v in vals.items()})
-                if self.step % 10 == 0:
-                    self.log(phase=phase, step=self.step, elapsed=round(self.elapsed, 1), lr=self.opt.param_groups[-1]["lr"], **vals)
-                out_of_time = phase_budget is not None and self.elapsed >= phase_budget
-                if self.step % s.val_every == 0 or self.step == steps or out_of_time:
-                    v = self.validate(val)
-                    self.log(phase=phase, step=self.step, elapsed=round(self.elapsed, 1), **v)
-                    bar.write(f"{phase} step {self.step}: " + ", ".join(f"{k} {x:.3f}" for k, x in v.items()))
-                    self.save()
-                if out_of_time:
-                    bar.write(f"{phase}: time budget reached at step {self.step}/{steps}")
-                    self.log(phase=phase, step=self.step, stopped="time budget", elapsed=round(self.elapsed, 1))
-                    break
+            try:
+                self._steps(phase, steps, phase_budget, phase_start, it, rng, val, bar)
+            except KeyboardInterrupt:  # keep the steps done: a re-run resumes from here
+                bar.close()
+                self.save()
+                raise
             bar.close()
             self.save()
             later = [p for p, _ in plan if PHASES.index(p) > PHASES.index(phase)]
@@ -462,6 +444,46 @@ class Trainer:
                 self.phase, self.step = later[0], 0
                 self.opt = self._optimiser()
                 self.save()
+
+    def _steps(self, phase: str, steps: int, phase_budget: float | None, phase_start: float | None, it, rng: random.Random,
+               val: list[dict], bar: tqdm) -> None:
+        """One phase's steps until ``steps`` or its time budget (validating and saving every
+        ``val_every`` steps)."""
+        s = self.s
+        t_last = time.time()
+        while self.step < steps:
+            progress = self.step / steps
+            if phase_budget is not None:
+                progress = max(progress, (self.elapsed - phase_start) / (phase_budget - phase_start))
+            for g in self.opt.param_groups:
+                g["lr"] = _lr(self.step, progress, g["peak"])
+            b = self._batch(it)
+            row = self._flow_step(b) if phase == "flow" else self._joint_step(b, rng, single=phase == "fusion")
+            self.opt.zero_grad(set_to_none=True)
+            self.scaler.scale(row["loss"]).backward()
+            self.scaler.unscale_(self.opt)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            self.step += 1
+            now = time.time()
+            self.elapsed += now - t_last
+            t_last = now
+            vals = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in row.items()}
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in vals.items()})
+            if self.step % 10 == 0:
+                self.log(phase=phase, step=self.step, elapsed=round(self.elapsed, 1), lr=self.opt.param_groups[-1]["lr"], **vals)
+            out_of_time = phase_budget is not None and self.elapsed >= phase_budget
+            if self.step % s.val_every == 0 or self.step == steps or out_of_time:
+                v = self.validate(val)
+                self.log(phase=phase, step=self.step, elapsed=round(self.elapsed, 1), **v)
+                bar.write(f"{phase} step {self.step}: " + ", ".join(f"{k} {x:.3f}" for k, x in v.items()))
+                self.save()
+            if out_of_time:
+                bar.write(f"{phase}: time budget reached at step {self.step}/{steps}")
+                self.log(phase=phase, step=self.step, stopped="time budget", elapsed=round(self.elapsed, 1))
+                break
 
 
 def schedule(name: str, **overrides) -> Schedule:
