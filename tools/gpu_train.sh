@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 export STREAMDEBLUR_DATA=$PWD/.gpu/train
 SCHED=${2:-gpu-continue}
 nvidia-smi dmon -s u -d 10 > "$OUT/dmon.txt" 2>&1 &
-timeout -s INT "$1" python3 tools/train.py --schedule "$SCHED" --minutes 14.5 --out "runs/$SCHED" > "$OUT/train.log" 2>&1
+timeout -s INT "$1" python3 tools/train.py --schedule "$SCHED" --out "runs/$SCHED" > "$OUT/train.log" 2>&1
 cp "runs/$SCHED/last.pt" "runs/$SCHED/log.jsonl" "$OUT/"
 grep -o "joint step [0-9]*: .*" "$OUT/train.log" | tail -5
 awk 'NR > 2 { s += $2; n++ } END { if (n) printf "GPU busy (SM) %.0f%% on average\n", s / n }' "$OUT/dmon.txt"

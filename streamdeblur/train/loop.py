@@ -136,7 +136,7 @@ SCHEDULES = {
 # of stage 9, so the CPU speed is unchanged
 SCHEDULES["gpu-continue"] = replace(SCHEDULES["gpu"], flow_steps=0, joint_steps=40000, lr=1e-4, flow_lr_joint=2e-5,
                                     plate_clips=0.5, edge_weight=0.05, workers=12, val_every=500, val_clips=64,
-                                    minutes=17, init="streamdeblur/weights/raft_fusion_small.pt")
+                                    minutes=14.5, init="streamdeblur/weights/raft_fusion_small.pt")
 # cpu-plates with a deeper restoration network (blocks (2, 6) instead of (1, 2)): the new
 # blocks start as the identity, so training starts from the shipped function
 SCHEDULES["cpu-deep"] = replace(SCHEDULES["cpu-plates"], minutes=55, init="runs/cpu-plates/last.pt", fusion_blocks=(2, 6))
