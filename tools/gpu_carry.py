@@ -2,13 +2,18 @@
 """Prepare ``.gpu/`` for a lent GPU machine (the tool library's ``device``): what its image
 lacks, within the 64 MiB that travel with a call.
 
-    python tools/gpu_carry.py            # writes .gpu/whl, .gpu/heldout, .gpu/train
+    python tools/gpu_carry.py [--ray]    # writes .gpu/whl, .gpu/heldout, .gpu/train [.gpu/ray-a, .gpu/ray-b]
     # then, on the device: bash tools/gpu_check.sh (carry .gpu/whl .gpu/heldout)
     #                  or: bash tools/gpu_train.sh SECONDS (carry .gpu/whl .gpu/train)
 
 - ``whl``: wheels for Python 3.12 of PyAV, pyzmq and pydantic (the image has torch,
-  torchvision, OpenCV, NumPy, PyYAML, tqdm; Ray, at 79 MB, does not fit, so the device runs
-  the model, its tests, ``bench model``, ``eval`` and training, not the pipeline).
+  torchvision, OpenCV, NumPy, PyYAML, tqdm). Ray's wheel (79 MB) does not fit one call;
+  ``--ray`` splits it into ``ray-a`` and ``ray-b`` (with jsonschema's wheels, which the image
+  lacks) for three calls in a row on one warm machine: carrying ``.gpu/ray-a``, then
+  ``.gpu/ray-b``, each running ``. tools/gpu_env.sh`` (the first parks its half in /tmp, the
+  second joins and installs Ray into /tmp/site), then the pipeline's call (``.gpu/whl``, and
+  ``streamdeblur bench --device cuda``). Without it the device runs the model, its tests,
+  ``bench model``, ``eval`` and training, not the pipeline.
 - ``heldout`` / ``train``: one split of ../shared/data each (both together are over the
   limit). File names are kept, since the split is by position in the sorted folder
   (``train.splits``); the other split's photos are empty placeholders that the loaders skip.
@@ -34,14 +39,34 @@ from streamdeblur.train.splits import IMAGE_EXTS, data_root, is_held_out  # noqa
 WHEELS = ["av==18.1.0", "pyzmq==27.3.0", "pydantic==2.14.3", "pydantic_core==2.50.4", "annotated-types==0.8.0",
           "typing-inspection==0.4.5"]
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"]
+RAY_WHEELS = ["ray==2.60.0", "jsonschema==4.26.0", "jsonschema-specifications==2025.9.1", "referencing==0.37.0",
+              "rpds-py==2026.9.1"]
 MAX_SIDE = 1000
 
 
-def wheels(dst: Path) -> None:
+def wheels(dst: Path, names: list[str] = WHEELS) -> None:
     dst.mkdir(parents=True, exist_ok=True)
     plat = [a for p in PLATFORMS for a in ("--platform", p)]
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--isolated", "--no-deps", "--only-binary=:all:",
-                    "--python-version", "3.12", "--implementation", "cp", *plat, "-d", str(dst), *WHEELS], check=True)
+                    "--python-version", "3.12", "--implementation", "cp", *plat, "-d", str(dst), *names], check=True)
+
+
+def ray_halves(out: Path) -> None:
+    """Ray's wheel in two halves, ``ray-a/NAME.part0`` and ``ray-b/NAME.part1`` (its
+    dependencies beside the second), for ``tools/gpu_env.sh`` to join on the device."""
+    tmp = out / "ray-download"
+    wheels(tmp, RAY_WHEELS)
+    whl = next(tmp.glob("ray-*.whl"))
+    data = whl.read_bytes()
+    for part, d in enumerate(("ray-a", "ray-b")):
+        shutil.rmtree(out / d, ignore_errors=True)
+        (out / d).mkdir()
+        half = data[: len(data) // 2] if part == 0 else data[len(data) // 2:]
+        (out / d / f"{whl.name}.part{part}").write_bytes(half)
+    for dep in tmp.glob("*.whl"):
+        if dep != whl:
+            shutil.move(str(dep), out / "ray-b" / dep.name)
+    shutil.rmtree(tmp)
 
 
 def split(dst: Path, held_out: bool) -> None:
@@ -86,6 +111,8 @@ def main() -> int:
         with exclude.open("a") as f:
             f.write("/.gpu/\n")
     wheels(out / "whl")
+    if "--ray" in sys.argv[1:]:
+        ray_halves(out)
     split(out / "heldout", held_out=True)
     split(out / "train", held_out=False)
     for d in sorted(out.iterdir()):
