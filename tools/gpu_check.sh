@@ -10,7 +10,7 @@ export STREAMDEBLUR_DATA=$PWD/.gpu/heldout
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, torchvision, av; print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'av', av.__version__)"
 echo "== CUDA tests"; timeout 150 python3 -m pytest -q -p no:cacheprovider -rs tests/test_model_cuda.py 2>&1 | tee "$OUT/pytest.log" | tail -3
-echo "== bench model"; timeout 200 python3 -m streamdeblur bench model --device cuda --json > "$OUT/bench_model.json" 2> "$OUT/bench_model.err"
+echo "== bench model"; timeout 260 python3 -m streamdeblur bench model --device cuda --json > "$OUT/bench_model.json" 2> "$OUT/bench_model.err"
 python3 -c "
 import json, sys
 r = json.load(open(sys.argv[1]))
