@@ -6,6 +6,7 @@ import json
 import shlex
 from pathlib import Path
 
+import pytest
 import torch
 
 from streamdeblur.models.warp import warp
@@ -74,8 +75,9 @@ def test_a_run_stopped_by_its_time_budget_resumes_as_finished(tmp_path) -> None:
     assert all(torch.equal(again["model"][k], v) for k, v in ck["model"].items())
 
 
-def test_an_interrupted_run_keeps_its_steps(tmp_path) -> None:
-    """Ctrl-C (SIGINT; ``timeout -s INT`` on a lent GPU) saves ``last.pt`` at the step
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_keeps_its_steps(tmp_path, sig: str) -> None:
+    """Ctrl-C (SIGINT) or SIGTERM (a scheduler, ``timeout``) saves ``last.pt`` at the step
     reached, between validations, so the re-run resumes there instead of at the last one."""
     import signal
     import subprocess
@@ -91,7 +93,7 @@ def test_an_interrupted_run_keeps_its_steps(tmp_path) -> None:
     deadline = time.time() + 240
     while time.time() < deadline and '"step": 10,' not in ((out / "log.jsonl").read_text() if (out / "log.jsonl").is_file() else ""):
         time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, sig))
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "train: interrupted (re-run the same command to resume)" in err, err
     ck = torch.load(out / "last.pt", weights_only=False)

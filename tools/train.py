@@ -14,6 +14,7 @@ Interrupt and re-run the same command to resume from ``<out>/last.pt``.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -78,8 +79,14 @@ def train(args: argparse.Namespace) -> int:
                      joint_steps=args.joint_steps, cache=args.cache, init=args.init, plate_cache=args.plate_cache,
                      plate_share=args.plate_share, edge_weight=args.edge_weight,
                      batch=args.batch, crop=args.crop, lr=args.lr, threads=args.threads, workers=args.workers, device=args.device)
+    # SIGTERM (a scheduler's or `timeout`'s stop) ends the run like Ctrl-C: last.pt saved
+    signal.signal(signal.SIGTERM, _interrupt)
     Trainer(sched, args.out, args.seed).run()
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
