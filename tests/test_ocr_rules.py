@@ -81,6 +81,30 @@ def test_edit_distance_and_char_accuracy():
     assert similar("AYO9034", "AYD9034") and not similar("AYO9034", "PJB2414")
 
 
+def test_gap_interval_resamples_plates():
+    """The 95% interval holds the point estimate, narrows with more plates, and is None where
+    there is no gap to close."""
+    from pathlib import Path
+
+    from streamdeblur.ocr.evaluate import PlateLabel, Sample, gap_interval
+
+    def samples(n_plates: int, draws: int = 3) -> list[Sample]:
+        out = []
+        for i in range(n_plates):
+            label = PlateLabel(Path(f"p{i}.jpg"), (0, 0, 1, 1), "ABC1234")
+            deblurred = "ABC1234" if i % 3 else "ABX1234"  # two plates in three fully restored
+            blurred = "AB" if i % 2 else "A8C12"
+            out += [Sample(label, {"sharp": "ABC1234", "blurred": blurred, "deblurred": deblurred}) for _ in range(draws)]
+        return out
+
+    few, many = gap_interval(samples(12)), gap_interval(samples(120))
+    point = gap_closed(*(sum(s.char_acc(c) for s in samples(12)) / 36 for c in ("sharp", "blurred", "deblurred")))
+    assert few[0] < point < few[1] and many[0] < point < many[1]
+    assert many[1] - many[0] < (few[1] - few[0]) / 2
+    same = [Sample(s.label, {c: "ABC1234" for c in ("sharp", "blurred", "deblurred")}) for s in samples(12)]
+    assert gap_interval(same) is None and gap_interval(samples(1)) is None
+
+
 def test_gap_closed():
     assert gap_closed(0.9, 0.5, 0.8) == pytest.approx(0.75)
     assert gap_closed(0.9, 0.5, 0.5) == 0.0

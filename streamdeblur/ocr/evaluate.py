@@ -74,6 +74,7 @@ class EvalResult:
             out[f"char_acc_{cond}"] = round(sum(s.char_acc(cond) for s in self.samples) / n, 4) if n else None
             out[f"exact_{cond}"] = round(sum(s.exact(cond) for s in self.samples) / n, 4) if n else None
         out["gap_closed"] = gap_closed(out["char_acc_sharp"], out["char_acc_blurred"], out["char_acc_deblurred"])
+        out["gap_closed_ci95"] = gap_interval(self.samples)
         out["n"] = n
         out["plates"] = len({s.label for s in self.samples})
         out["skipped_images"] = self.skipped_images
@@ -89,6 +90,27 @@ def gap_closed(sharp: float | None, blurred: float | None, deblurred: float | No
     if sharp is None or blurred is None or deblurred is None or sharp - blurred <= 1e-9:
         return None
     return round((deblurred - blurred) / (sharp - blurred), 4)
+
+
+def gap_interval(samples: list[Sample], rounds: int = 2000, seed: int = 0) -> list[float] | None:
+    """95% bootstrap interval of ``gap_closed``: plates drawn with replacement, each with all
+    its blur draws (a plate's draws are not independent). With ~20 plates a set the interval
+    is wide: single seeds of the same weights have read eu 42-62% (docs/BENCHMARKS.md)."""
+    plates: dict[PlateLabel, list[list[float]]] = {}
+    for s in samples:
+        plates.setdefault(s.label, []).append([s.char_acc(c) for c in CONDITIONS])
+    if len(plates) < 2:
+        return None
+    sums = np.array([np.sum(v, axis=0) for v in plates.values()])  # plates x (sharp, blurred, deblurred)
+    counts = np.array([len(v) for v in plates.values()], dtype=float)
+    pick = np.random.default_rng(seed).integers(0, len(plates), (rounds, len(plates)))
+    acc = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)[:, None]
+    gap = acc[:, 0] - acc[:, 1]
+    ok = gap > 1e-9
+    if ok.mean() < 0.95:
+        return None  # the gap itself is not there in enough resamples
+    ratios = (acc[ok, 2] - acc[ok, 1]) / gap[ok]
+    return [round(float(v), 4) for v in np.percentile(ratios, [2.5, 97.5])]
 
 
 def load_labels(plates_dir: str | Path) -> tuple[list[PlateLabel], int]:
@@ -263,7 +285,9 @@ def format_table(metrics: dict) -> str:
     for cond in CONDITIONS:
         rows.append(f"{cond:<12}{100 * metrics[f'char_acc_{cond}']:>9.1f}%{100 * metrics[f'exact_{cond}']:>9.1f}%")
     gap = metrics["gap_closed"]
-    rows.append(f"gap closed: {'n/a (no sharp-vs-blurred gap)' if gap is None else f'{100 * gap:.1f}%'} of the character-accuracy gap")
+    ci = metrics.get("gap_closed_ci95")
+    spread = f" (95% interval over plates: {100 * ci[0]:.0f}-{100 * ci[1]:.0f}%)" if gap is not None and ci else ""
+    rows.append(f"gap closed: {'n/a (no sharp-vs-blurred gap)' if gap is None else f'{100 * gap:.1f}%'} of the character-accuracy gap{spread}")
     rows.append(
         f"plates: {metrics['plates']}, reads per condition: {metrics['n']}, skipped images: {metrics['skipped_images']}, "
         f"bad label lines: {metrics['bad_labels']}, "
