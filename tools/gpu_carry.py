@@ -104,12 +104,7 @@ def split(dst: Path, held_out: bool) -> None:
 
 
 def main() -> int:
-    out = ROOT / ".gpu"
-    exclude = ROOT / ".git" / "info" / "exclude"
-    exclude.parent.mkdir(parents=True, exist_ok=True)
-    if "/.gpu/" not in (exclude.read_text() if exclude.is_file() else ""):
-        with exclude.open("a") as f:
-            f.write("/.gpu/\n")
+    out = ROOT / ".gpu"  # git-ignored: travels only where a device call names it in ``carry``
     wheels(out / "whl")
     if "--ray" in sys.argv[1:]:
         ray_halves(out)
