@@ -90,6 +90,7 @@ def test_eval_ocr_cli_json_report_and_skips(reader, tmp_path: Path, capsys):
     assert m["char_acc_sharp"] >= 0.8 and m["exact_sharp"] >= 0.5
     # the passthrough model returns the blurred frames: same reads, nothing of the gap closed
     assert m["char_acc_deblurred"] == m["char_acc_blurred"] and m["exact_deblurred"] == m["exact_blurred"]
+    assert m["edits_deblurred"] == m["edits_blurred"] and set(m["edits_sharp"]) == {"substituted", "inserted", "deleted", "leading_insert_share"}
     assert m["gap_closed"] in (None, 0.0)
     md = (report / "report.md").read_text()
     assert "HPM9362" in md and "chart.png" in md and "crops.png" in md

@@ -14,7 +14,7 @@ from streamdeblur.errors import StreamDeblurError
 from streamdeblur.ocr.consumer import LatestJobs, Pairer, consumer_endpoint, plate_observations
 from streamdeblur.ocr.evaluate import gap_closed, load_labels
 from streamdeblur.ocr.plates import (
-    PlateFormat, char_accuracy, clean, edit_distance, normalise, plate_shaped, resolve_format, similar,
+    PlateFormat, char_accuracy, clean, edit_distance, edit_ops, normalise, plate_shaped, resolve_format, similar,
 )
 from streamdeblur.ocr.reader import TextBox
 from streamdeblur.ocr.stats import OcrStats
@@ -79,6 +79,17 @@ def test_edit_distance_and_char_accuracy():
     assert char_accuracy(None, "AYO9034") == 0.0
     assert char_accuracy("XXXXXXXXXXXXXXXX", "AB") == 0.0
     assert similar("AYO9034", "AYD9034") and not similar("AYO9034", "PJB2414")
+
+
+def test_edit_ops_count_each_kind_of_error():
+    """The operations add up to the edit distance; an emblem read as a first letter is a
+    leading insertion (the Slovak shield of docs/BENCHMARKS.md "Where eu reads go wrong")."""
+    cases = {("ERK8194", "RK819AM"): (1, 1, 1, 1), ("RK819AM", "RK819AM"): (0, 0, 0, 0), ("", "RK1"): (0, 0, 3, 0),
+             ("RKC819AM", "RK819AM"): (0, 1, 0, 0), ("XXRK", "RK"): (0, 2, 0, 2), ("AYD9034", "AYO9034"): (1, 0, 0, 0)}
+    for (read, truth), want in cases.items():
+        e = edit_ops(read, truth)
+        assert (e.substituted, e.inserted, e.deleted, e.inserted_first) == want, (read, truth, e)
+        assert e.substituted + e.inserted + e.deleted == edit_distance(read, truth)
 
 
 def test_gap_interval_resamples_plates():

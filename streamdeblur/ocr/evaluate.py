@@ -20,12 +20,14 @@ import numpy as np
 
 from streamdeblur.config import ModelConfig
 from streamdeblur.errors import StreamDeblurError
-from streamdeblur.ocr.plates import PlateFormat, char_accuracy, normalise
+from streamdeblur.ocr.plates import PlateFormat, char_accuracy, edit_ops, normalise
 
 CONDITIONS = ("sharp", "blurred", "deblurred")
 REPEAT_STRIDE = 100_003
 """Seed offset between the repeats of one plate (more than any folder's plate count)."""
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+ROI_MARGIN = (0.15, 0.3)
+"""The crop read around a plate box: this share of its width left and right, of its height above and below."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,9 @@ class Sample:
     def exact(self, cond: str) -> bool:
         return self.reads.get(cond) == self.label.text
 
+    def edits(self, cond: str):
+        return edit_ops(self.reads.get(cond) or "", self.label.text)
+
 
 @dataclass(slots=True)
 class EvalResult:
@@ -73,6 +78,8 @@ class EvalResult:
         for cond in CONDITIONS:
             out[f"char_acc_{cond}"] = round(sum(s.char_acc(cond) for s in self.samples) / n, 4) if n else None
             out[f"exact_{cond}"] = round(sum(s.exact(cond) for s in self.samples) / n, 4) if n else None
+        for cond in CONDITIONS:
+            out[f"edits_{cond}"] = edit_summary([s.edits(cond) for s in self.samples])
         out["gap_closed"] = gap_closed(out["char_acc_sharp"], out["char_acc_blurred"], out["char_acc_deblurred"])
         out["gap_closed_ci95"] = gap_interval(self.samples)
         out["n"] = n
@@ -83,6 +90,17 @@ class EvalResult:
         out["ocr_ms_per_crop"] = round(1000 * self.ocr_seconds / self.ocr_crops, 1) if self.ocr_crops else None
         out["deblur_ms_per_frame"] = round(1000 * self.deblur_seconds / self.deblur_frames, 1) if self.deblur_frames else None
         return out
+
+
+def edit_summary(edits: list) -> dict | None:
+    """Per read: characters substituted, inserted and deleted, and the share of reads with
+    an extra character before the plate's first (``plates.edit_ops``)."""
+    if not edits:
+        return None
+    n = len(edits)
+    return {"substituted": round(sum(e.substituted for e in edits) / n, 3), "inserted": round(sum(e.inserted for e in edits) / n, 3),
+            "deleted": round(sum(e.deleted for e in edits) / n, 3),
+            "leading_insert_share": round(sum(e.inserted_first > 0 for e in edits) / n, 4)}
 
 
 def gap_closed(sharp: float | None, blurred: float | None, deblurred: float | None) -> float | None:
@@ -164,9 +182,9 @@ def read_crop(reader, crop: np.ndarray, fmt: PlateFormat | None = None, **option
 
 
 def _roi(box: tuple[float, float, float, float], size: tuple[int, int]) -> tuple[int, int, int, int]:
-    """A crop around a plate box: 15% margin left/right, 30% above/below, inside the frame."""
+    """A crop around a plate box (``ROI_MARGIN``), inside the frame."""
     x0, y0, x1, y1 = box
-    mx, my = 0.15 * (x1 - x0), 0.3 * (y1 - y0)
+    mx, my = ROI_MARGIN[0] * (x1 - x0), ROI_MARGIN[1] * (y1 - y0)
     w, h = size
     return max(0, int(x0 - mx)), max(0, int(y0 - my)), min(w, int(math.ceil(x1 + mx))), min(h, int(math.ceil(y1 + my)))
 
@@ -281,9 +299,11 @@ def _round16(v: float) -> int:
 
 def format_table(metrics: dict) -> str:
     """The human-readable result of ``eval-ocr``."""
-    rows = [f"{'':<12}{'char acc':>10}{'exact':>10}"]
+    rows = [f"{'':<12}{'char acc':>10}{'exact':>10}   characters per read: substituted / inserted / deleted (reads with an extra first)"]
     for cond in CONDITIONS:
-        rows.append(f"{cond:<12}{100 * metrics[f'char_acc_{cond}']:>9.1f}%{100 * metrics[f'exact_{cond}']:>9.1f}%")
+        e = metrics.get(f"edits_{cond}")
+        edits = f"   {e['substituted']:.2f} / {e['inserted']:.2f} / {e['deleted']:.2f} ({100 * e['leading_insert_share']:.0f}%)" if e else ""
+        rows.append(f"{cond:<12}{100 * metrics[f'char_acc_{cond}']:>9.1f}%{100 * metrics[f'exact_{cond}']:>9.1f}%{edits}")
     gap = metrics["gap_closed"]
     ci = metrics.get("gap_closed_ci95")
     spread = f" (95% interval over plates: {100 * ci[0]:.0f}-{100 * ci[1]:.0f}%)" if gap is not None and ci else ""

@@ -7,7 +7,8 @@
   format needs the other kind, choosing the fewest swaps that make the text match.
 - :func:`plate_shaped` rejects detections that cannot be a plate (too few or too many
   characters, a box that is not wide and short).
-- :func:`edit_distance` / :func:`char_accuracy` compare a read with the truth.
+- :func:`edit_distance` / :func:`char_accuracy` compare a read with the truth;
+  :func:`edit_ops` says how they differ (substituted, inserted, deleted characters).
 """
 
 from __future__ import annotations
@@ -145,6 +146,44 @@ def edit_distance(a: str, b: str) -> int:
             cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
         prev = cur
     return prev[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Edits:
+    """How a read differs from the truth, by one cheapest alignment."""
+
+    substituted: int = 0
+    inserted: int = 0
+    """Characters in the read that the truth lacks."""
+    deleted: int = 0
+    """Characters of the truth that the read lacks."""
+    inserted_first: int = 0
+    """Of ``inserted``, those before the truth's first character (an emblem or country
+    band read as a letter, say)."""
+
+
+def edit_ops(read: str, truth: str) -> Edits:
+    """Count the operations of a cheapest edit of ``truth`` into ``read``: their sum is
+    ``edit_distance(read, truth)``; among equal alignments, substitutions are preferred."""
+    n, m = len(read), len(truth)
+    d = [[i + j if i == 0 or j == 0 else 0 for j in range(m + 1)] for i in range(n + 1)]
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (read[i - 1] != truth[j - 1]))
+    sub = ins = dele = first = 0
+    i, j = n, m
+    while i or j:
+        if i and j and d[i][j] == d[i - 1][j - 1] + (read[i - 1] != truth[j - 1]):
+            sub += read[i - 1] != truth[j - 1]
+            i, j = i - 1, j - 1
+        elif i and d[i][j] == d[i - 1][j] + 1:
+            ins += 1
+            first += j == 0
+            i -= 1
+        else:
+            dele += 1
+            j -= 1
+    return Edits(sub, ins, dele, first)
 
 
 def char_accuracy(read: str | None, truth: str) -> float:
