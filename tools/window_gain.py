@@ -27,7 +27,7 @@ from streamdeblur.config import ModelConfig  # noqa: E402
 from streamdeblur.errors import report  # noqa: E402
 from streamdeblur.models.weights import load_model  # noqa: E402
 from streamdeblur.train.data import clip_tensors  # noqa: E402
-from streamdeblur.train.evaluate import MIDDLE, SCORED, EvalClip, make_clips, plate_region, psnr  # noqa: E402
+from streamdeblur.train.evaluate import MIDDLE, SCORED, EvalClip, clips_parser, make_clips, plate_region, psnr  # noqa: E402
 from streamdeblur.train.loop import half_flows  # noqa: E402
 
 VARIANTS = ("k=0", "k=2 zero flow", "k=2 flow network", "k=2 true flow")
@@ -58,11 +58,7 @@ def scores(model, clips: list[EvalClip]) -> dict[str, dict[str, float]]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clips", type=int, default=16, help="clips per source kind (default 16)")
-    ap.add_argument("--weights", help="checkpoint (default: the shipped weights)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--json", help="also write the scores here")
+    ap = clips_parser(__doc__)
     args = ap.parse_args()
     return report("window_gain", lambda: run(args))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -42,13 +43,15 @@ def load_sources(held_out: bool = False, video_stride: int = 6, max_side: int = 
 
 def sample_clip(src: Source, rng: np.random.Generator, crop: int, n_frames: int, params: SynthParams | None = None,
                 plate_bias: float = 0.5, plate_width: tuple[float, float] | None = None,
+                adjust: Callable[[SynthParams], SynthParams] | None = None,
                 ) -> tuple[SynthClip, tuple[int, int, int, int] | None]:
     """One random clip: rescale the source, choose a crop window (around the plate with
     probability ``plate_bias``), render ``n_frames`` with a random degradation. Also returns
     the plate's box (x0, y0, x1, y1) in the centre frame when it is fully inside.
 
     ``plate_width`` (lo, hi): scale a plate photo so the plate is a random width in this
-    range (pixels) instead of a random 0.3-1.0 of the photo."""
+    range (pixels) instead of a random 0.3-1.0 of the photo. ``adjust``: applied to the
+    degradation after it is drawn (the random stream is unchanged: ``tools/degradation_budget.py``)."""
     img = src.image
     lo = 0.3 if src.box is not None else 0.6
     s = rng.uniform(lo, 1.0)
@@ -70,7 +73,8 @@ def sample_clip(src: Source, rng: np.random.Generator, crop: int, n_frames: int,
         scaled = scaled[:, ::-1].copy()
         cx = w - cx
     base = np.array([[1, 0, crop / 2 - cx], [0, 1, crop / 2 - cy]], dtype=np.float64)
-    clip = render_clip(scaled, (crop, crop), base, n_frames, rng, params or SynthParams.random(rng))
+    params = params or SynthParams.random(rng)
+    clip = render_clip(scaled, (crop, crop), base, n_frames, rng, adjust(params) if adjust else params)
     box = None
     if src.box is not None:
         x, y, bw, bh = (v * s for v in src.box)

@@ -9,7 +9,9 @@ the middle frame 3, and warping error compares consecutive outputs aligned with 
 
 from __future__ import annotations
 
+import argparse
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -18,6 +20,7 @@ import torch
 
 from streamdeblur.config import FUSE_MODES, ModelConfig
 from streamdeblur.models.warp import resize_flow, warp
+from streamdeblur.synth import SynthParams
 from streamdeblur.train.data import load_sources, sample_clip
 
 N_FRAMES = 7
@@ -68,9 +71,21 @@ class EvalClip:
     box: tuple[int, int, int, int] | None
 
 
-def make_clips(count: int, size: int, seed: int = 2024, held_out: bool = True) -> list[EvalClip]:
+def clips_parser(description: str) -> argparse.ArgumentParser:
+    """The options of the tools that score held-out clips (``tools/window_gain.py``,
+    ``tools/degradation_budget.py``): ``--clips``, ``--weights``, ``--threads``, ``--json``."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clips", type=int, default=16, help="clips per kind, plates and video (default 16, as streamdeblur eval)")
+    ap.add_argument("--weights", help="weights or checkpoint (default: the shipped weights)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", help="also write the scores here")
+    return ap
+
+
+def make_clips(count: int, size: int, seed: int = 2024, held_out: bool = True,
+               adjust: Callable[[SynthParams], SynthParams] | None = None) -> list[EvalClip]:
     """``count`` plate clips and ``count`` video clips from the held-out split (or the
-    training split: to tune settings without the held-out data)."""
+    training split: to tune settings without the held-out data); ``adjust``: as ``sample_clip``'s."""
     sources = load_sources(held_out=held_out)
     plates = [s for s in sources if s.box is not None]
     video = [s for s in sources if s.box is None]
@@ -79,7 +94,7 @@ def make_clips(count: int, size: int, seed: int = 2024, held_out: bool = True) -
     for kind, pool, bias in (("plates", plates, 1.0), ("video", video, 0.0)):
         for i in range(count):
             src = pool[int(rng.integers(len(pool)))] if kind == "video" else pool[i % len(pool)]
-            clip, box = sample_clip(src, rng, size, N_FRAMES, plate_bias=bias)
+            clip, box = sample_clip(src, rng, size, N_FRAMES, plate_bias=bias, adjust=adjust)
             out.append(EvalClip(kind, clip.blurred, clip.sharp, clip.flow, box))
     return out
 
