@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import shlex
 from pathlib import Path
 
@@ -333,4 +334,77 @@ def test_the_shipped_chain_trains_each_stage_from_what_an_earlier_line_wrote() -
         elif words[:1] == ["export_to_weights"]:
             assert words[1] in written, f"exports {words[1]} before it is trained"
             written.add("streamdeblur/weights/raft_fusion_small.pt")
-    assert runs == 12 and "runs/window-refined-plates-more/last.pt" in written
+    assert runs == 13 and "runs/window-refined-plates-ocr/last.pt" in written
+
+
+def _plate_crop(width: int = 128, side: int = 160):
+    """A training plate photo scaled so its plate is ``width`` px wide: a ``side`` crop around
+    it (1x3xHxW BGR in [0, 1]) and the plate box in the crop."""
+    import cv2
+
+    from streamdeblur.train.splits import plate_box, plate_images
+
+    path = plate_images(held_out=False)[0]
+    x, y, w, h, _ = plate_box(path)
+    s = width / w
+    img = cv2.resize(cv2.imread(str(path)), None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    x0 = min(max(0, int((x + w / 2) * s) - side // 2), img.shape[1] - side)
+    y0 = min(max(0, int((y + h / 2) * s) - side // 2), img.shape[0] - side)
+    crop = torch.from_numpy(img[y0 : y0 + side, x0 : x0 + side].copy()).permute(2, 0, 1)[None].float() / 255
+    return crop, torch.tensor([[x * s - x0, y * s - y0, (x + w) * s - x0, (y + h) * s - y0]])
+
+
+def test_plate_text_loss_grows_with_blur_and_is_zero_for_the_sharp_plate() -> None:
+    """The real english_g2 recognizer: the sharp plate scores 0, more blur scores more, a
+    plate box off the plate sees less of the blur, and the gradient reaches the pixels."""
+    from streamdeblur.train.textloss import PlateTextLoss
+
+    loss = PlateTextLoss()
+    sharp, box = _plate_crop()
+    blur = [torch.nn.functional.avg_pool2d(sharp, k, 1, k // 2) for k in (3, 7)]
+    assert loss(sharp, sharp, box).item() < 1e-4
+    mild, strong = (loss(b, sharp, box).item() for b in blur)
+    assert 0.5 < mild < strong, (mild, strong)
+    away = box.clone()
+    away[:, 1::2] = torch.tensor([2.0, 12.0])  # a strip at the top of the crop, above the plate
+    assert loss(blur[1], sharp, away).item() < strong
+    x = blur[1].clone().requires_grad_(True)
+    loss(x, sharp, box).backward()
+    inside = x.grad[..., int(box[0, 1]) : int(box[0, 3]), int(box[0, 0]) : int(box[0, 2])].abs().mean()
+    assert inside > 10 * x.grad[..., :8, :].abs().mean() and inside > 0
+
+
+def test_plate_text_clips_hold_the_whole_plate_and_train(tmp_path) -> None:
+    """A labelled plate cache keeps each clip's plate box; ``PlateTextClips`` windows hold the
+    whole plate at the box they report; a run with ``text_weight`` trains on them and logs the term."""
+    import numpy as np
+
+    from streamdeblur.train.cache import PlateTextClips, _open
+
+    sched = Schedule(flow_steps=0, joint_steps=3, crop=96, val_crop=96, batch=2, cache=2, plate_cache=2, plate_share=0.5,
+                     flow_cache=2, flow_grad_every=0, flow_refine="fast", plate_width=(48.0, 72.0), text_weight=1e-3,
+                     text_cache=4, text_batch=2, val_clips=1, val_every=100, threads=1, workers=0,
+                     fusion_blocks=(2, 6), init="streamdeblur/weights/raft_fusion_small.pt")
+    out = tmp_path / "run"
+    trainer = Trainer(sched, out)
+    trainer.run()
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert (out / "last.pt").is_file() and any("val_psnr" in r for r in rows)
+    row = trainer._joint_step(trainer._batch(iter(torch.utils.data.DataLoader(trainer._dataset("joint"), batch_size=2))), random.Random(0))
+    assert row["text"].item() > 0 and row["text"].requires_grad
+    root = tmp_path / "cache-platetext-4"
+    meta = json.loads((root / "meta.json").read_text())
+    arrays = _open(root, meta, "r")
+    boxes = np.asarray(arrays["plate_box"])
+    assert meta["labels"] and (boxes[:, 0] >= 0).any()
+    items = iter(PlateTextClips(root, 96, seed=2))
+    for _ in range(6):
+        item = next(items)
+        x0, y0, x1, y1 = (int(v) for v in item["box"])
+        assert 0 <= x0 < x1 <= 96 and 0 <= y0 < y1 <= 96
+        assert item["window_flows"].shape == (6, 2, 48, 48)
+        # the reported box is where the cached plate is: find the clip and window it came from
+        hits = [i for i in range(4) if boxes[i, 0] >= 0 and boxes[i, 2] - boxes[i, 0] == x1 - x0 and boxes[i, 3] - boxes[i, 1] == y1 - y0]
+        sharp = (item["sharp"][2].permute(1, 2, 0) * 255).round().byte().numpy()
+        assert any(np.array_equal(sharp[y0:y1, x0:x1], np.asarray(arrays["sharp"][i, 2, boxes[i, 1] : boxes[i, 3], boxes[i, 0] : boxes[i, 2]]))
+                   for i in hits)

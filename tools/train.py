@@ -33,6 +33,7 @@ def main() -> int:
     ap.add_argument("--plate-cache", type=int, help="also render this many plate-centred clips and mix them in")
     ap.add_argument("--plate-share", type=float, help="share of training crops from the plate clips (0-1)")
     ap.add_argument("--edge-weight", type=float, help="weight of the Laplacian edge loss term")
+    ap.add_argument("--text-weight", type=float, help="weight of the plate-text term (needs a refined-flow cache schedule)")
     ap.add_argument("--init", help="start from this checkpoint's weights")
     ap.add_argument("--batch", type=int)
     ap.add_argument("--crop", type=int, help="training crop side (a multiple of 8)")
@@ -77,7 +78,7 @@ def train(args: argparse.Namespace) -> int:
 
     sched = schedule(args.schedule, minutes=args.minutes, flow_steps=args.flow_steps, fusion_steps=args.fusion_steps,
                      joint_steps=args.joint_steps, cache=args.cache, init=args.init, plate_cache=args.plate_cache,
-                     plate_share=args.plate_share, edge_weight=args.edge_weight,
+                     plate_share=args.plate_share, edge_weight=args.edge_weight, text_weight=args.text_weight,
                      batch=args.batch, crop=args.crop, lr=args.lr, threads=args.threads, workers=args.workers, device=args.device)
     # SIGTERM (a scheduler's or `timeout`'s stop) ends the run like Ctrl-C: last.pt saved
     signal.signal(signal.SIGTERM, _interrupt)

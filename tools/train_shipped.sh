@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Train the shipped weights (streamdeblur/weights/raft_fusion_small.pt) from scratch: the nine
-# stages of streamdeblur/weights/MODEL_CARD.md ("Schedule actually run") in order, about 8 h
+# Train the shipped weights (streamdeblur/weights/raft_fusion_small.pt) from scratch: the ten
+# stages of streamdeblur/weights/MODEL_CARD.md ("Schedule actually run") in order, about 8.5 h
 # on 2 CPU cores. Each stage is resumable: run the script again after an interruption and the
 # finished stages resume at their end (their last.pt) and move on. The CPU schedules stop on
 # a time budget, so another machine runs more or fewer steps than the logged run.
@@ -24,4 +24,5 @@ train --schedule cpu-window-refined --out runs/window-refined --seed 3   # stage
 train --schedule cpu-window-refined-more --out runs/window-refined-more --seed 3
 train --schedule cpu-window-refined-plates --out runs/window-refined-plates --seed 3   # stage 9
 train --schedule cpu-window-refined-plates-more --out runs/window-refined-plates-more --seed 3
-export_to_weights runs/window-refined-plates-more/last.pt
+train --schedule cpu-window-refined-plates-ocr --out runs/window-refined-plates-ocr --seed 3   # stage 10
+export_to_weights runs/window-refined-plates-ocr/last.pt

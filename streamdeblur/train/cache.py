@@ -7,7 +7,9 @@ the renderer, not the network, sets the pace. The cache holds ``count`` clips re
 draws random crops and flips from them, which yields the same batches as ``ClipDataset``.
 
 A plate cache (``plate_width`` given) holds only plate photos, each clip centred on its
-plate scaled to a surveillance-like width; ``MixedClips`` draws from several caches.
+plate scaled to a surveillance-like width; ``MixedClips`` draws from several caches. With
+``labels`` it also keeps each clip's plate box, and ``PlateTextClips`` draws crops
+around the plates for the plate-text loss (``train.textloss``).
 
 When the flow network is frozen (``cpu-cached-joint``), ``add_flows`` also
 stores its consecutive flows for the first clips once, so a training step runs only the
@@ -45,7 +47,10 @@ def _shapes(count: int, size: int, n_frames: int) -> dict[str, tuple[int, ...]]:
 
 def _open(root: Path, meta: dict, mode: str) -> dict[str, np.memmap]:
     shapes = _shapes(meta["count"], meta["size"], meta["n_frames"])
-    return {k: np.memmap(root / f"{k}.bin", dtype=dt, mode=mode, shape=shapes[k]) for k, dt in _FILES.items()}
+    out = {k: np.memmap(root / f"{k}.bin", dtype=dt, mode=mode, shape=shapes[k]) for k, dt in _FILES.items()}
+    if meta.get("labels"):  # the centre frame's plate box (x0, y0, x1, y1; -1: not fully inside)
+        out["plate_box"] = np.memmap(root / "plate_box.bin", dtype=np.int32, mode=mode, shape=(meta["count"], 4))
+    return out
 
 
 _worker_sources = None
@@ -63,7 +68,9 @@ def _render(args: tuple[Path, dict, int, int]) -> int:
     for i in range(start, stop):
         rng = np.random.default_rng([meta["seed"], i])
         src = sources[rng.integers(len(sources))]
-        clip, _ = sample_clip(src, rng, meta["size"], meta["n_frames"], **plates)
+        clip, box = sample_clip(src, rng, meta["size"], meta["n_frames"], **plates)
+        if "plate_box" in arrays:
+            arrays["plate_box"][i] = box if box is not None else (-1, -1, -1, -1)
         arrays["blurred"][i] = np.stack(clip.blurred)
         arrays["sharp"][i] = np.stack(clip.sharp)
         arrays["flow"][i] = np.stack(clip.flow).astype(np.float16)
@@ -73,13 +80,16 @@ def _render(args: tuple[Path, dict, int, int]) -> int:
 
 
 def build_cache(root: Path, count: int, size: int = CLIP_SIZE, n_frames: int = 5, seed: int = 0, workers: int = 2,
-                plate_width: tuple[float, float] | None = None) -> Path:
+                plate_width: tuple[float, float] | None = None, labels: bool = False) -> Path:
     """Render ``count`` training clips into ``root`` (reused when it already holds the same set).
 
-    ``plate_width`` (lo, hi): a plate cache (see the module doc)."""
+    ``plate_width`` (lo, hi): a plate cache (see the module doc); ``labels``: keep its plate
+    boxes too."""
     meta = {"count": count, "size": size, "n_frames": n_frames, "seed": seed, "version": 1}
     if plate_width is not None:
         meta["plate_width"] = [float(v) for v in plate_width]
+        if labels:
+            meta["labels"] = True
     root.mkdir(parents=True, exist_ok=True)
     done = root / "meta.json"
     if done.is_file() and json.loads(done.read_text()) == meta:
@@ -211,6 +221,42 @@ class CachedClips(torch.utils.data.IterableDataset):
                         if k in item:
                             item[k][:, -1 - axis] *= -1
             yield {k: v.contiguous() for k, v in item.items()}
+
+
+class PlateTextClips(torch.utils.data.IterableDataset):
+    """Endless ``crop``-sized windows of a labelled plate cache, each holding its whole plate
+    (not flipped: the text must read the right way): ``CachedClips``'s items with the
+    refined window flows, plus ``box`` (x0, y0, x1, y1 in the window)."""
+
+    def __init__(self, root: Path, crop: int, seed: int = 0) -> None:
+        self.root, self.crop, self.seed = Path(root), crop, seed
+        self.meta = json.loads((self.root / "meta.json").read_text())
+        if not self.meta.get("labels"):
+            raise StreamDeblurError(f"{root}: not a labelled plate cache (build_cache(labels=True))")
+        self.refined = json.loads((self.root / "refined_flow.json").read_text())
+        boxes = np.asarray(_open(self.root, self.meta, "r")["plate_box"][: self.refined["count"]])
+        fits = (boxes[:, 0] >= 0) & (boxes[:, 2] - boxes[:, 0] <= crop - 8) & (boxes[:, 3] - boxes[:, 1] <= crop - 8)
+        self.usable = np.flatnonzero(fits)
+        if not len(self.usable):
+            raise StreamDeblurError(f"{root}: no plate fits a {crop}-pixel window")
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([self.seed, info.id if info else 0, 11])
+        arrays = _open(self.root, self.meta, "r")
+        ref = self.refined
+        refined = _flow_file(self.root, self.meta, "refined_flow", ref["count"], len(ref["pairs"]), "r")
+        size, c = self.meta["size"], self.crop
+        while True:
+            i = int(self.usable[rng.integers(len(self.usable))])
+            x0, y0, x1, y1 = (int(v) for v in arrays["plate_box"][i])
+            # an even window offset (half-resolution flows line up) that keeps the plate inside
+            x, y = (2 * int(rng.integers(-(-max(0, hi - c) // 2), min(lo, size - c) // 2 + 1)) for lo, hi in ((x0, x1), (y0, y1)))
+            win = (i, slice(None), slice(y, y + c), slice(x, x + c))
+            item = clip_tensors(arrays["blurred"][win], arrays["sharp"][win], arrays["flow"][win])
+            item["window_flows"] = torch.from_numpy(np.array(refined[i, :, :, y // 2 : (y + c) // 2, x // 2 : (x + c) // 2], dtype=np.float32))
+            item["box"] = torch.tensor([x0 - x, y0 - y, x1 - x, y1 - y], dtype=torch.float32)
+            yield item
 
 
 class MixedClips(torch.utils.data.IterableDataset):

@@ -24,7 +24,9 @@ from streamdeblur.models.deblur import DeblurNet, cat_states, split_batch
 from streamdeblur.models.fusion import FusionSpec, grow
 from streamdeblur.models.warp import resize_flow
 from streamdeblur.models.refine import DIS_PRESETS, FlowRefiner
-from streamdeblur.train.cache import CLIP_SIZE, CachedClips, MixedClips, add_flows, add_refined_flows, build_cache, refined_flows
+from streamdeblur.train.cache import (
+    CLIP_SIZE, CachedClips, MixedClips, PlateTextClips, add_flows, add_refined_flows, build_cache, refined_flows,
+)
 from streamdeblur.train.data import ClipDataset, fixed_clips, load_sources
 from streamdeblur.train.losses import charbonnier, edge_loss, fft_l1, psnr, sequence_flow_loss
 
@@ -73,6 +75,12 @@ class Schedule:
     fft_weight: float = 0.05
     edge_weight: float = 0.0
     """Weight of the Laplacian edge term (``losses.edge_loss``)."""
+    text_weight: float = 0.0
+    """Joint phase on a refined cache: weight of the plate-text term (``train.textloss``),
+    scored on a second batch of ``text_batch`` crops around the plates of a labelled plate
+    cache of ``text_cache`` clips (same seed and plate widths), restored with the same window."""
+    text_cache: int = 1000
+    text_batch: int = 4
     flow_weight: float = 0.05
     true_flow: bool = False
     """Joint phase and validation: align with the clips' true flows (the synthesis ground
@@ -196,6 +204,11 @@ SCHEDULES["cpu-window-refined-plates-fine"] = replace(SCHEDULES["cpu-window-refi
 # plate clips and their refined flows) instead of the seed-3 clips seen for 4 cycles
 SCHEDULES["cpu-window-refined-plates-fresh"] = replace(SCHEDULES["cpu-window-refined-plates-more"],
                                                        init="runs/window-refined-plates-more/last.pt")
+# stage 10 (session 19): stage 9's second cycle again with the plate-text term (train.textloss:
+# the plate reader's recognizer reads the restored plate as it reads the sharp one) on a
+# second batch of 4 plate crops a step, on the seed-3 caches (run with --seed 3), 30 min
+SCHEDULES["cpu-window-refined-plates-ocr"] = replace(SCHEDULES["cpu-window-refined-plates-more"], text_weight=2e-4, minutes=30,
+                                                     init="runs/window-refined-plates-more/last.pt")
 
 PHASES = ("flow", "fusion", "joint")
 
@@ -243,6 +256,8 @@ class Trainer:
         if sched.flow_refine and not sched.cached_flows:
             # otherwise training would align with other flows than validation and the engine
             raise StreamDeblurError("flow_refine needs a cache, a frozen flow (flow_grad_every 0), flow_cache > 0 and no true_flow")
+        if sched.text_weight and not (sched.flow_refine and sched.text_cache > 0 and sched.text_batch > 0):
+            raise StreamDeblurError("text_weight needs flow_refine (its plate clips are aligned like the others) and text_cache, text_batch > 0")
         resume = (out / "last.pt").is_file()
         if not resume and sched.init and not Path(sched.init).is_file():
             raise StreamDeblurError(f"init checkpoint {sched.init} not found (train the schedule it continues first)")
@@ -262,6 +277,11 @@ class Trainer:
         if sched.flow_refine:  # the engine's flows: its refinement after its default RAFT iterations
             self._refiner = FlowRefiner(sched.flow_refine)
             self.model.flow.iters = ModelConfig().flow_iters
+        self._text_loss = self._text_it = None
+        if sched.text_weight:
+            from streamdeblur.train.textloss import PlateTextLoss
+
+            self._text_loss = PlateTextLoss().to(self.device)
         self.log_path = out / "log.jsonl"
         self.elapsed = 0.0
         if resume:
@@ -341,6 +361,13 @@ class Trainer:
         if self.s.edge_weight:
             loss = loss + self.s.edge_weight * edge_loss(out, target)
         row = {"rec": rec, "psnr": psnr(out.detach().float(), target)}
+        if self._text_it is not None and not single:
+            t = self._batch(self._text_it)
+            twin = [t["window_flows"][:, self.pairs.index((centre, o))] for o in offsets]
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.scaler.is_enabled()):
+                tout, _ = self.model(t["blurred"], centre, offsets, window_flows=twin)
+            row["text"] = self._text_loss(tout.float(), t["sharp"][:, centre], t["box"])
+            loss = loss + self.s.text_weight * row["text"]
         lo = min([centre, *[centre + o for o in offsets]])
         if pair_iters and pair_iters[0][0].requires_grad:
             fl = [sequence_flow_loss(iters, flow[:, lo + i]) for i, iters in enumerate(pair_iters)]
@@ -399,6 +426,11 @@ class Trainer:
                     add_refined_flows(root, self.model, self.s.flow_cache, self.pairs, self.s.flow_refine, tag=tag)
                 else:
                     add_flows(root, self.model, self.s.flow_cache, tag=tag)
+        if refined and self.s.text_weight:
+            text_root = build_cache(self.out.parent / f"cache-platetext-{self.s.text_cache}{suffix}", self.s.text_cache, seed=self.seed,
+                                    workers=workers, plate_width=self.s.plate_width, labels=True)
+            add_refined_flows(text_root, self.model, self.s.text_cache, self.pairs, self.s.flow_refine, tag=tag)
+            self._text_it = iter(torch.utils.data.DataLoader(PlateTextClips(text_root, self.s.crop, seed=seed), batch_size=self.s.text_batch))
         parts = [(CachedClips(root, self.s.crop, seed=seed + n, with_pred=frozen and not refined, with_refined=refined), w)
                  for n, (root, w) in enumerate(roots)]
         return parts[0][0] if len(parts) == 1 else MixedClips(parts, seed=seed)
