@@ -408,3 +408,19 @@ def test_plate_text_clips_hold_the_whole_plate_and_train(tmp_path) -> None:
         sharp = (item["sharp"][2].permute(1, 2, 0) * 255).round().byte().numpy()
         assert any(np.array_equal(sharp[y0:y1, x0:x1], np.asarray(arrays["sharp"][i, 2, boxes[i, 1] : boxes[i, 3], boxes[i, 0] : boxes[i, 2]]))
                    for i in hits)
+
+
+def test_the_plate_text_term_also_trains_with_the_flow_network_running(tmp_path) -> None:
+    """Without refined flows (the GPU recipe, ``gpu-text``: the flow network runs every step)
+    the plate crops come without window flows and the network aligns them itself."""
+    sched = Schedule(flow_steps=0, joint_steps=1, crop=64, batch=1, cache=2, plate_cache=2, flow_grad_every=1,
+                     plate_width=(32.0, 48.0), text_weight=1e-3, text_cache=2, text_batch=1, val_clips=1, val_every=100,
+                     threads=1, workers=0)
+    trainer = Trainer(sched, tmp_path / "run")
+    trainer.run()
+    assert trainer._text_it is not None
+    t = next(trainer._text_it)
+    assert "window_flows" not in t and t["box"].shape == (1, 4)
+    row = trainer._joint_step(trainer._batch(iter(torch.utils.data.DataLoader(trainer._dataset("joint"), batch_size=1))), random.Random(1))
+    assert row["text"].requires_grad and row["text"].item() >= 0
+    assert SCHEDULES["gpu-text"].text_weight and SCHEDULES["gpu-text"].cache and SCHEDULES["gpu-text"].flow_grad_every == 1

@@ -225,16 +225,17 @@ class CachedClips(torch.utils.data.IterableDataset):
 
 class PlateTextClips(torch.utils.data.IterableDataset):
     """Endless ``crop``-sized windows of a labelled plate cache, each holding its whole plate
-    (not flipped: the text must read the right way): ``CachedClips``'s items with the
-    refined window flows, plus ``box`` (x0, y0, x1, y1 in the window)."""
+    (not flipped: the text must read the right way): ``CachedClips``'s items (with the refined
+    window flows when ``with_refined``), plus ``box`` (x0, y0, x1, y1 in the window)."""
 
-    def __init__(self, root: Path, crop: int, seed: int = 0) -> None:
+    def __init__(self, root: Path, crop: int, seed: int = 0, with_refined: bool = True) -> None:
         self.root, self.crop, self.seed = Path(root), crop, seed
         self.meta = json.loads((self.root / "meta.json").read_text())
         if not self.meta.get("labels"):
             raise StreamDeblurError(f"{root}: not a labelled plate cache (build_cache(labels=True))")
-        self.refined = json.loads((self.root / "refined_flow.json").read_text())
-        boxes = np.asarray(_open(self.root, self.meta, "r")["plate_box"][: self.refined["count"]])
+        self.refined = json.loads((self.root / "refined_flow.json").read_text()) if with_refined else None
+        count = self.refined["count"] if self.refined else self.meta["count"]
+        boxes = np.asarray(_open(self.root, self.meta, "r")["plate_box"][:count])
         fits = (boxes[:, 0] >= 0) & (boxes[:, 2] - boxes[:, 0] <= crop - 8) & (boxes[:, 3] - boxes[:, 1] <= crop - 8)
         self.usable = np.flatnonzero(fits)
         if not len(self.usable):
@@ -245,7 +246,7 @@ class PlateTextClips(torch.utils.data.IterableDataset):
         rng = np.random.default_rng([self.seed, info.id if info else 0, 11])
         arrays = _open(self.root, self.meta, "r")
         ref = self.refined
-        refined = _flow_file(self.root, self.meta, "refined_flow", ref["count"], len(ref["pairs"]), "r")
+        refined = _flow_file(self.root, self.meta, "refined_flow", ref["count"], len(ref["pairs"]), "r") if ref else None
         size, c = self.meta["size"], self.crop
         while True:
             i = int(self.usable[rng.integers(len(self.usable))])
@@ -254,7 +255,8 @@ class PlateTextClips(torch.utils.data.IterableDataset):
             x, y = (2 * int(rng.integers(-(-max(0, hi - c) // 2), min(lo, size - c) // 2 + 1)) for lo, hi in ((x0, x1), (y0, y1)))
             win = (i, slice(None), slice(y, y + c), slice(x, x + c))
             item = clip_tensors(arrays["blurred"][win], arrays["sharp"][win], arrays["flow"][win])
-            item["window_flows"] = torch.from_numpy(np.array(refined[i, :, :, y // 2 : (y + c) // 2, x // 2 : (x + c) // 2], dtype=np.float32))
+            if refined is not None:
+                item["window_flows"] = torch.from_numpy(np.array(refined[i, :, :, y // 2 : (y + c) // 2, x // 2 : (x + c) // 2], dtype=np.float32))
             item["box"] = torch.tensor([x0 - x, y0 - y, x1 - x, y1 - y], dtype=torch.float32)
             yield item
 

@@ -76,9 +76,10 @@ class Schedule:
     edge_weight: float = 0.0
     """Weight of the Laplacian edge term (``losses.edge_loss``)."""
     text_weight: float = 0.0
-    """Joint phase on a refined cache: weight of the plate-text term (``train.textloss``),
+    """Joint phase with a ``cache``: weight of the plate-text term (``train.textloss``),
     scored on a second batch of ``text_batch`` crops around the plates of a labelled plate
-    cache of ``text_cache`` clips (same seed and plate widths), restored with the same window."""
+    cache of ``text_cache`` clips (same seed and plate widths), restored with the same window
+    and aligned the same way (refined flows, true flows or the flow network run on them)."""
     text_cache: int = 1000
     text_batch: int = 4
     flow_weight: float = 0.05
@@ -145,6 +146,11 @@ SCHEDULES = {
 SCHEDULES["gpu-continue"] = replace(SCHEDULES["gpu"], flow_steps=0, joint_steps=40000, lr=1e-4, flow_lr_joint=2e-5,
                                     plate_clips=0.5, edge_weight=0.05, workers=12, val_every=500, val_clips=64,
                                     minutes=14.5, init="streamdeblur/weights/raft_fusion_small.pt")
+# for the next GPU lent (not yet run): stage 10's plate-text term with the flow network trained
+# too, on caches rendered once by the device's cores (gpu-continue was data-bound rendering on
+# the fly: GPU busy 9%), stage 9's plate share and edge term
+SCHEDULES["gpu-text"] = replace(SCHEDULES["gpu-continue"], cache=2000, plate_cache=2000, plate_share=0.9, edge_weight=0.1,
+                                text_weight=2e-4, text_cache=1000, text_batch=8, workers=8)
 # cpu-plates with a deeper restoration network (blocks (2, 6) instead of (1, 2)): the new
 # blocks start as the identity, so training starts from the shipped function
 SCHEDULES["cpu-deep"] = replace(SCHEDULES["cpu-plates"], minutes=55, init="runs/cpu-plates/last.pt", fusion_blocks=(2, 6))
@@ -256,8 +262,10 @@ class Trainer:
         if sched.flow_refine and not sched.cached_flows:
             # otherwise training would align with other flows than validation and the engine
             raise StreamDeblurError("flow_refine needs a cache, a frozen flow (flow_grad_every 0), flow_cache > 0 and no true_flow")
-        if sched.text_weight and not (sched.flow_refine and sched.text_cache > 0 and sched.text_batch > 0):
-            raise StreamDeblurError("text_weight needs flow_refine (its plate clips are aligned like the others) and text_cache, text_batch > 0")
+        if sched.text_weight and not (sched.cache and sched.text_cache > 0 and sched.text_batch > 0):
+            raise StreamDeblurError("text_weight needs a cache (its plate clips are a labelled cache) and text_cache, text_batch > 0")
+        if sched.text_weight and sched.cached_flows and not sched.flow_refine:
+            raise StreamDeblurError("text_weight with a frozen flow needs flow_refine (its plate clips have no cached network flows)")
         resume = (out / "last.pt").is_file()
         if not resume and sched.init and not Path(sched.init).is_file():
             raise StreamDeblurError(f"init checkpoint {sched.init} not found (train the schedule it continues first)")
@@ -363,9 +371,9 @@ class Trainer:
         row = {"rec": rec, "psnr": psnr(out.detach().float(), target)}
         if self._text_it is not None and not single:
             t = self._batch(self._text_it)
-            twin = [t["window_flows"][:, self.pairs.index((centre, o))] for o in offsets]
+            twin = [t["window_flows"][:, self.pairs.index((centre, o))] for o in offsets] if "window_flows" in t else None
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.scaler.is_enabled()):
-                tout, _ = self.model(t["blurred"], centre, offsets, window_flows=twin)
+                tout, _ = self.model(t["blurred"], centre, offsets, flow_grad=False, pair_flows=self.given_flows(t["flow"]), window_flows=twin)
             row["text"] = self._text_loss(tout.float(), t["sharp"][:, centre], t["box"])
             loss = loss + self.s.text_weight * row["text"]
         lo = min([centre, *[centre + o for o in offsets]])
@@ -426,11 +434,13 @@ class Trainer:
                     add_refined_flows(root, self.model, self.s.flow_cache, self.pairs, self.s.flow_refine, tag=tag)
                 else:
                     add_flows(root, self.model, self.s.flow_cache, tag=tag)
-        if refined and self.s.text_weight:
+        if phase == "joint" and self.s.text_weight:
             text_root = build_cache(self.out.parent / f"cache-platetext-{self.s.text_cache}{suffix}", self.s.text_cache, seed=self.seed,
                                     workers=workers, plate_width=self.s.plate_width, labels=True)
-            add_refined_flows(text_root, self.model, self.s.text_cache, self.pairs, self.s.flow_refine, tag=tag)
-            self._text_it = iter(torch.utils.data.DataLoader(PlateTextClips(text_root, self.s.crop, seed=seed), batch_size=self.s.text_batch))
+            if refined:
+                add_refined_flows(text_root, self.model, self.s.text_cache, self.pairs, self.s.flow_refine, tag=tag)
+            self._text_it = iter(torch.utils.data.DataLoader(PlateTextClips(text_root, self.s.crop, seed=seed, with_refined=refined),
+                                                             batch_size=self.s.text_batch))
         parts = [(CachedClips(root, self.s.crop, seed=seed + n, with_pred=frozen and not refined, with_refined=refined), w)
                  for n, (root, w) in enumerate(roots)]
         return parts[0][0] if len(parts) == 1 else MixedClips(parts, seed=seed)
