@@ -33,7 +33,7 @@ def main() -> int:
     ap.add_argument("--plate-cache", type=int, help="also render this many plate-centred clips and mix them in")
     ap.add_argument("--plate-share", type=float, help="share of training crops from the plate clips (0-1)")
     ap.add_argument("--edge-weight", type=float, help="weight of the Laplacian edge loss term")
-    ap.add_argument("--text-weight", type=float, help="weight of the plate-text term (needs a refined-flow cache schedule)")
+    ap.add_argument("--text-weight", type=float, help="weight of the plate-text term (needs a cache schedule; streamdeblur.train.textloss)")
     ap.add_argument("--init", help="start from this checkpoint's weights")
     ap.add_argument("--batch", type=int)
     ap.add_argument("--crop", type=int, help="training crop side (a multiple of 8)")

@@ -78,7 +78,6 @@ class EvalResult:
         for cond in CONDITIONS:
             out[f"char_acc_{cond}"] = round(sum(s.char_acc(cond) for s in self.samples) / n, 4) if n else None
             out[f"exact_{cond}"] = round(sum(s.exact(cond) for s in self.samples) / n, 4) if n else None
-        for cond in CONDITIONS:
             out[f"edits_{cond}"] = edit_summary([s.edits(cond) for s in self.samples])
         out["gap_closed"] = gap_closed(out["char_acc_sharp"], out["char_acc_blurred"], out["char_acc_deblurred"])
         out["gap_closed_ci95"] = gap_interval(self.samples)

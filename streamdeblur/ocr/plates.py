@@ -137,15 +137,7 @@ def clean(text: str, fmt: PlateFormat | None = None) -> str | None:
 
 def edit_distance(a: str, b: str) -> int:
     """Levenshtein distance (insertions, deletions, substitutions all cost 1)."""
-    if len(a) < len(b):
-        a, b = b, a
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
+    return edit_ops(a, b).total
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,10 +153,15 @@ class Edits:
     """Of ``inserted``, those before the truth's first character (an emblem or country
     band read as a letter, say)."""
 
+    @property
+    def total(self) -> int:
+        """The edit distance."""
+        return self.substituted + self.inserted + self.deleted
+
 
 def edit_ops(read: str, truth: str) -> Edits:
-    """Count the operations of a cheapest edit of ``truth`` into ``read``: their sum is
-    ``edit_distance(read, truth)``; among equal alignments, substitutions are preferred."""
+    """Count the operations of a cheapest edit of ``truth`` into ``read`` (their sum,
+    ``total``, is the edit distance); among equal alignments, substitutions are preferred."""
     n, m = len(read), len(truth)
     d = [[i + j if i == 0 or j == 0 else 0 for j in range(m + 1)] for i in range(n + 1)]
     for i in range(1, n + 1):
