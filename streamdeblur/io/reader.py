@@ -156,13 +156,14 @@ def read_frames(
     """
     stats = stats if stats is not None else ReadStats()
     seq = start_seq
-    min_gap = 1.0 / fps_cap if fps_cap else 0.0
-    last_kept = -1e18
+    cap = FpsCap(fps_cap) if fps_cap else None
+    clock_offset = 0.0  # a looped file's media clock goes on from where the last pass ended
     while True:
         container = open_container(url, open_timeout, read_timeout, hwaccel)
         produced = 0
         t0_wall: float | None = None
         t0_media: float | None = None
+        clock = clock_offset
         vs = container.streams.video[0]
         vs.thread_type = "AUTO"
         try:
@@ -174,14 +175,19 @@ def read_frames(
                     wait = (media_t - t0_media) - (time.monotonic() - t0_wall)
                     if wait > 0:
                         time.sleep(wait)
-                now = time.monotonic()
                 if not produced:
                     stats.decoder = _decoder_in_use(vs, hwaccel)
+                    t0_media = media_t if t0_media is None else t0_media
                 produced += 1
-                if min_gap and now - last_kept < min_gap * 0.999:
+                # the cap counts in stream time (wall time only for frames without timestamps),
+                # so a busy machine that decodes late does not drop more than the cap asks
+                if media_t is not None and t0_media is not None:
+                    clock = clock_offset + media_t - t0_media
+                else:
+                    clock = time.monotonic()
+                if cap is not None and not cap.keep(clock):
                     stats.skipped += 1
                     continue
-                last_kept = now
                 if resize is not None and (frame.width, frame.height) != tuple(resize):
                     # scaled inside the one YUV -> BGR conversion (swscale): half the time of
                     # converting at full size and resizing the BGR copy (docs/BENCHMARKS.md)
@@ -205,6 +211,27 @@ def read_frames(
         if not loop:
             return
         stats.loops += 1
+        clock_offset = clock + (cap.gap / 2 if cap is not None else 0.0)
+
+
+class FpsCap:
+    """Keeps at most ``fps`` frames a second of a stream's clock: a frame is kept once the
+    clock reaches the next due time, and due times advance by whole periods, so 25 fps capped
+    at 10 keeps 10 a second (not the 8.3 that "at least 1/10 s since the last kept" gives)."""
+
+    def __init__(self, fps: float) -> None:
+        self.gap = 1.0 / fps
+        self.due: float | None = None
+
+    def keep(self, t: float) -> bool:
+        """Whether the frame at clock time ``t`` (seconds) is kept."""
+        due = self.due
+        if due is not None and due - self.gap < t < due - 1e-6:
+            return False
+        # behind by a period or more, or the clock jumped back: count again from ``t``
+        on_time = due is not None and due - self.gap < t < due + self.gap
+        self.due = due + self.gap if on_time else t + self.gap
+        return True
 
 
 def _close(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> None:
