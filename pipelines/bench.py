@@ -238,6 +238,8 @@ def model_rows(device: str = "auto", quick: bool = False, log: Log = print) -> t
     CUDA fast-path variants on CUDA), as a JSON-ready dict; also the devices measured."""
     import torch
 
+    from streamdeblur.models.engine import native_bf16
+
     model = default_model()
     devices = ["cuda", "cpu"] if device == "auto" and torch.cuda.is_available() else [device if device != "auto" else "cpu"]
     defaults = ModelConfig()
@@ -247,7 +249,8 @@ def model_rows(device: str = "auto", quick: bool = False, log: Log = print) -> t
         result["gpu"] = torch.cuda.get_device_name(0)
     speed = []
     for dev in devices:
-        precisions = ["fp32", "fp16"] + (["bf16"] if torch.cuda.is_bf16_supported() else []) if dev == "cuda" else ["fp32"]
+        native = ["bf16"] if native_bf16(torch.device(dev)) else []  # emulated bf16 is not worth timing
+        precisions = ["fp32", "fp16", *native] if dev == "cuda" else ["fp32", *native]
         for res, size in RESOLUTIONS.items():
             if quick and res != "640x360":
                 continue

@@ -11,7 +11,7 @@ from streamdeblur.errors import ConfigError
 from streamdeblur.models.deblur import DeblurNet
 from streamdeblur.models.engine import DeblurEngine, pick_precision
 from streamdeblur.models.refine import FlowRefiner, grey
-from streamdeblur.models.temporal import fuse_frames
+from streamdeblur.models.temporal import box_mean, fuse_frames
 from streamdeblur.models.warp import warp
 
 
@@ -203,3 +203,11 @@ def test_a_frames_fusion_features_are_stored_once(net: DeblurNet) -> None:
     feat, both = net.fusion.encode(torch.rand(1, 3, 64, 96))
     assert feat.untyped_storage().data_ptr() == both.untyped_storage().data_ptr()
     assert torch.equal(both[:, : feat.shape[1]], feat) and both.shape[1] == feat.shape[1] + 3
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 7, 9), (2, 3, 40, 64), (4, 1, 3, 2)])
+def test_box_mean_is_the_edge_aware_average_pool(shape: tuple[int, ...]) -> None:
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(2)) * 3
+    for r in (1, 2):
+        ref = torch.nn.functional.avg_pool2d(x, 2 * r + 1, 1, r, count_include_pad=False)
+        assert torch.allclose(box_mean(x, r), ref, atol=1e-5)

@@ -15,6 +15,7 @@ the flow and the restoration of several cameras together.
 
 from __future__ import annotations
 
+import logging
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -31,6 +32,7 @@ from streamdeblur.models.warp import compose, invert, resize_flow
 from streamdeblur.models.weights import load_model
 
 MULTIPLE = 8
+log = logging.getLogger(__name__)
 
 
 def pick_device(device: str) -> torch.device:
@@ -42,12 +44,23 @@ def pick_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 arithmetic is native here: a CUDA device that has it, or a CPU with
+    AVX512-BF16 or AMX (oneDNN's own test); elsewhere bf16 is emulated, slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def pick_precision(precision: str, device: torch.device) -> str:
-    """``auto``: fp16 on CUDA, fp32 on CPU. fp16 needs CUDA."""
+    """``auto``: fp16 on CUDA, fp32 on CPU. fp16 needs CUDA; bf16 without native support
+    runs, after a warning that it is slower."""
     if precision == "auto":
         return "fp16" if device.type == "cuda" else "fp32"
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError("model.precision: fp16 needs a CUDA device (use fp32 or bf16 on CPU)")
+    if precision == "bf16" and not native_bf16(device):
+        log.warning("model.precision: bf16 is emulated on this %s (no native bf16): slower than fp32", device.type)
     return precision
 
 
