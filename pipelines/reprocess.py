@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from streamdeblur.config import ModelConfig, RayConfig
 from streamdeblur.errors import StreamDeblurError
+from streamdeblur.models.reprocess import short_input
 from streamdeblur.runtime import cluster
 from streamdeblur.runtime.introspect import Introspect
 
@@ -182,7 +183,9 @@ def describe(rows: list[dict[str, object]]) -> str:
     lines = []
     for r in rows:
         if r["status"] == "done":
-            lines.append(f"  done    {r['input']} -> {r['output']}: {r['frames_out']} frames, {float(r['fps']):.1f} frames/s")
+            short = short_input(r)
+            lines.append(f"  done    {r['input']} -> {r['output']}: {r['frames_out']} frames, {float(r['fps']):.1f} frames/s"
+                         + (f"; {short}" if short else ""))
         elif str(r["status"]).startswith("skipped"):
             lines.append(f"  skipped {r['input']}: {r['output']} exists")
         else:

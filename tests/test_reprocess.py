@@ -110,3 +110,20 @@ def test_synth_command_writes_blurred_video(tmp_path: Path) -> None:
     b = [f for f in read_frames(str(out))]
     assert len(b) == len(a) and [round(f.seconds, 3) for f in b] == times
     assert np.abs(b[3].image.astype(int) - a[3].image).mean() > 2
+
+
+def test_a_truncated_recording_is_processed_to_its_end_and_said_so(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from conftest import DEMO_CLIP
+
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(DEMO_CLIP.read_bytes()[:120_000])  # the header (377 frames) and the first seconds
+    out = tmp_path / "out.mp4"
+    assert cli("reprocess", str(cut), "-o", str(out), "--model", "none", "--quiet") == 0
+    n = len(list(read_frames(str(out))))
+    assert 0 < n < 377
+    assert f"the input ended after {n} of the 377 frames its header announces" in capsys.readouterr().out
+    # a whole file says nothing of the kind
+    src = tmp_path / "in.mp4"
+    vfr_clip(src, n=4)
+    assert cli("reprocess", str(src), "-o", str(tmp_path / "whole.mp4"), "--model", "none", "--quiet") == 0
+    assert "ended after" not in capsys.readouterr().out

@@ -112,10 +112,11 @@ def _reprocess(args) -> int:
                          crf=args.crf, hwaccel=args.hwaccel)
         print(describe(rows))
         return 1 if any(r["status"] == "failed" for r in rows) else 0
-    from streamdeblur.models.reprocess import reprocess
+    from streamdeblur.models.reprocess import reprocess, short_input
 
     r = reprocess(args.input, args.output, _model_config(args), crf=args.crf, progress=not args.quiet, hwaccel=args.hwaccel)
-    notes = [f"{r['corrupt']} corrupt packets skipped"] if r["corrupt"] else []
+    notes = [short_input(r)] if short_input(r) else []
+    notes += [f"{r['corrupt']} corrupt packets skipped"] if r["corrupt"] else []
     notes += [f"{r['audio_packets']} audio packets copied"] if r["audio_packets"] else []
     notes += [f"decoded on {r['decoder']}"] if args.hwaccel else []
     print(f"{args.output}: {r['frames_out']} frames, {r['fps']:.1f} frames/s on {r['device']} ({r['precision']})"

@@ -25,7 +25,7 @@ def reprocess(
 ) -> dict:
     """Restore every frame of ``src`` into ``out``: same frame count, size and timestamps;
     audio streams copied through unchanged. Undecodable packets are skipped and counted
-    (``corrupt``); a truncated file is processed up to where it ends.
+    (``corrupt``); a truncated file is processed up to where it ends (:func:`short_input`).
 
     Returns counts and speed. The output appears under its name only when complete.
     ``engine`` reuses a loaded engine (several files in a row); ``on_frame(n)`` is called
@@ -78,6 +78,15 @@ def reprocess(
         if audio:
             target.unlink(missing_ok=True)
     seconds = time.perf_counter() - t0
-    return {"frames_in": n_in, "frames_out": n_out, "corrupt": stats.corrupt, "audio_packets": audio_packets,
+    return {"frames_in": n_in, "frames_out": n_out, "frames_expected": info["frames"], "corrupt": stats.corrupt, "audio_packets": audio_packets,
             "seconds": seconds, "fps": n_out / max(seconds, 1e-9),
             "device": engine.device, "precision": engine.precision, "model": engine.name, "decoder": stats.decoder}
+
+
+def short_input(result: dict) -> str | None:
+    """What to tell the user when the input gave fewer frames than its header announces
+    (a truncated or damaged recording), else None."""
+    expected = result.get("frames_expected")
+    if expected and result["frames_in"] < expected:
+        return f"the input ended after {result['frames_in']} of the {expected} frames its header announces (truncated or damaged)"
+    return None
