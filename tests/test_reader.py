@@ -9,7 +9,7 @@ import pytest
 
 from conftest import DEMO_CLIP, decode_direct
 from streamdeblur.errors import SourceError
-from streamdeblur.io.reader import ReadStats, probe, read_frames
+from streamdeblur.io.reader import FpsCap, ReadStats, probe, read_frames
 from streamdeblur.logutil import mask_url
 
 
@@ -65,6 +65,17 @@ def test_fps_cap_counts_stream_time_across_loops(clip: Path):
     assert stats.loops == 1 and [f.seq for f in looped] == list(range(24))
     assert 58 <= stats.skipped + 24 <= 60  # 10 a second through the loop's seam, not a burst
 
+
+
+def test_fps_cap_falls_back_to_the_wall_clock_where_timestamps_stall():
+    """A camera sending constant (or no) timestamps is capped on the wall clock, not cut to
+    its first frame; where timestamps advance again they count again."""
+    wall = iter(100 + i / 25 for i in range(1000))  # frames arriving at 25 a second
+    cap = FpsCap(10, wall=lambda: next(wall))
+    assert sum(cap.keep(7.0) for _ in range(50)) in (20, 21)  # 2 s of frames, all stamped 7.0
+    cap = FpsCap(10, wall=lambda: next(wall))
+    assert sum(cap.keep(None) for _ in range(50)) in (20, 21)
+    assert sum(cap.keep(8 + i / 25) for i in range(50)) == 20  # timestamps again
 
 def test_probe_bundled_clip():
     info = probe(str(DEMO_CLIP))

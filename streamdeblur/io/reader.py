@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -157,13 +157,11 @@ def read_frames(
     stats = stats if stats is not None else ReadStats()
     seq = start_seq
     cap = FpsCap(fps_cap) if fps_cap else None
-    clock_offset = 0.0  # a looped file's media clock goes on from where the last pass ended
     while True:
         container = open_container(url, open_timeout, read_timeout, hwaccel)
         produced = 0
         t0_wall: float | None = None
         t0_media: float | None = None
-        clock = clock_offset
         vs = container.streams.video[0]
         vs.thread_type = "AUTO"
         try:
@@ -177,15 +175,8 @@ def read_frames(
                         time.sleep(wait)
                 if not produced:
                     stats.decoder = _decoder_in_use(vs, hwaccel)
-                    t0_media = media_t if t0_media is None else t0_media
                 produced += 1
-                # the cap counts in stream time (wall time only for frames without timestamps),
-                # so a busy machine that decodes late does not drop more than the cap asks
-                if media_t is not None and t0_media is not None:
-                    clock = clock_offset + media_t - t0_media
-                else:
-                    clock = time.monotonic()
-                if cap is not None and not cap.keep(clock):
+                if cap is not None and not cap.keep(media_t):
                     stats.skipped += 1
                     continue
                 if resize is not None and (frame.width, frame.height) != tuple(resize):
@@ -211,24 +202,46 @@ def read_frames(
         if not loop:
             return
         stats.loops += 1
-        clock_offset = clock + (cap.gap / 2 if cap is not None else 0.0)
+        if cap is not None:
+            cap.new_pass()
 
 
 class FpsCap:
-    """Keeps at most ``fps`` frames a second of a stream's clock: a frame is kept once the
-    clock reaches the next due time, and due times advance by whole periods, so 25 fps capped
-    at 10 keeps 10 a second (not the 8.3 that "at least 1/10 s since the last kept" gives)."""
+    """Keeps at most ``fps`` frames a second: a frame is kept once the clock reaches the next
+    due time, and due times advance by whole periods, so 25 fps capped at 10 keeps 10 a second
+    (not the 8.3 that "at least 1/10 s since the last kept" gives).
 
-    def __init__(self, fps: float) -> None:
+    The clock is the stream's own timestamps, so a busy machine that decodes late drops no
+    more than the cap asks, continued across the passes of a looped file; frames whose
+    timestamps are missing or do not advance (some cameras send constant ones) are counted
+    on ``wall`` instead, so such a stream is capped, not cut to its first frame.
+    """
+
+    def __init__(self, fps: float, wall: Callable[[], float] = time.monotonic) -> None:
         self.gap = 1.0 / fps
         self.due: float | None = None
+        self._wall = wall
+        self._now = 0.0
+        self._offset = 0.0
+        self._first: float | None = None
+        self._last: float | None = None
 
-    def keep(self, t: float) -> bool:
-        """Whether the frame at clock time ``t`` (seconds) is kept."""
-        due = self.due
+    def new_pass(self) -> None:
+        """A looped file starts again: its timestamps restart, the clock goes on."""
+        self._offset, self._first, self._last = self._now + self.gap / 2, None, None
+
+    def keep(self, media_t: float | None) -> bool:
+        """Whether the frame with timestamp ``media_t`` (seconds, or None) is kept."""
+        if media_t is not None and (self._last is None or media_t > self._last):
+            self._first = media_t if self._first is None else self._first
+            self._now = self._offset + media_t - self._first
+        else:
+            self._now = self._wall()
+        self._last = media_t if media_t is not None else self._last
+        due, t = self.due, self._now
         if due is not None and due - self.gap < t < due - 1e-6:
             return False
-        # behind by a period or more, or the clock jumped back: count again from ``t``
+        # behind by a period or more, or the clock jumped: count again from ``t``
         on_time = due is not None and due - self.gap < t < due + self.gap
         self.due = due + self.gap if on_time else t + self.gap
         return True
