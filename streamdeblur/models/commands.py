@@ -115,7 +115,8 @@ def _reprocess(args) -> int:
     from streamdeblur.models.reprocess import reprocess, short_input
 
     r = reprocess(args.input, args.output, _model_config(args), crf=args.crf, progress=not args.quiet, hwaccel=args.hwaccel)
-    notes = [short_input(r)] if short_input(r) else []
+    short = short_input(r)
+    notes = [short] if short else []
     notes += [f"{r['corrupt']} corrupt packets skipped"] if r["corrupt"] else []
     notes += [f"{r['audio_packets']} audio packets copied"] if r["audio_packets"] else []
     notes += [f"decoded on {r['decoder']}"] if args.hwaccel else []

@@ -23,7 +23,7 @@ BOX = 5
 def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
     """Mean over the (2r+1)x(2r+1) box around each pixel of ``x`` (...xHxW), over the part of
     the box inside the image: ``avg_pool2d(count_include_pad=False)``, as two running sums
-    (3x faster on the CPU than the pooling, whose cost grows with the box's area)."""
+    (four 640x360 planes on 2 CPU threads: 9.5 ms against the pooling's 12-15)."""
     h, w = x.shape[-2:]
 
     def along(t: torch.Tensor, dim: int, n: int) -> torch.Tensor:
