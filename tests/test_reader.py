@@ -66,7 +66,6 @@ def test_fps_cap_counts_stream_time_across_loops(clip: Path):
     assert 58 <= stats.skipped + 24 <= 60  # 10 a second through the loop's seam, not a burst
 
 
-
 def test_fps_cap_falls_back_to_the_wall_clock_where_timestamps_stall():
     """A camera sending constant (or no) timestamps is capped on the wall clock, not cut to
     its first frame; where timestamps advance again they count again."""
