@@ -8,6 +8,7 @@ import torch
 
 from streamdeblur.config import ModelConfig
 from streamdeblur.errors import ConfigError
+from streamdeblur.models.cores import on_cores
 from streamdeblur.models.deblur import DeblurNet
 from streamdeblur.models.engine import DeblurEngine, pick_precision
 from streamdeblur.models.refine import FlowRefiner, grey
@@ -190,6 +191,34 @@ def test_flow_refinement_finds_the_shift_the_starting_flow_missed() -> None:
     # the refined flow lines the neighbour up: the fusion halves the noise where the start did not
     err = lambda flow: float((fuse_frames(centre, [moved], [flow], 0.03) - clean)[:, :, 16:-16, 16:-16].square().mean())  # noqa: E731
     assert err(refined) < 0.7 * err(start)
+
+
+def test_two_threads_refine_and_warp_a_window_at_once_to_the_same_frames(net: DeblurNet) -> None:
+    """On two cores a window's DIS calls and its neighbours' warps run at once
+    (``streamdeblur.models.cores``): the outputs are one core's, each frame with its own window."""
+    clip = [np.roll(f, s, axis=1) for f, s in zip(frames(1, 96, 128, seed=5) * 7, range(0, 21, 3))]
+
+    def run(threads: int) -> list[np.ndarray]:
+        torch.set_num_threads(threads)
+        eng = DeblurEngine(ModelConfig(name="test", window=2, device="cpu", flow_refine="fast"), model=net)
+        return [o for f in clip for o in eng.push("cam", f)] + eng.flush("cam")
+
+    one, two = run(1), run(2)
+    torch.set_num_threads(1)
+    assert len(one) == len(two) == len(clip)
+    assert max(int(np.abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(one, two)) <= 1
+
+
+def test_flow_refiner_is_safe_in_several_threads_at_once() -> None:
+    g = torch.Generator().manual_seed(2)
+    imgs = [grey(torch.rand(1, 3, 72, 96, generator=g)) for _ in range(5)]
+    jobs = [(imgs[0], imgs[i], torch.randn(1, 2, 36, 48, generator=g)) for i in range(1, 5)]
+    refiner = FlowRefiner("fast")
+    torch.set_num_threads(2)
+    together = on_cores(lambda job: refiner(*job), jobs)
+    torch.set_num_threads(1)
+    alone = [FlowRefiner("fast")(*job) for job in jobs]
+    assert all(torch.equal(a, b) for a, b in zip(together, alone))
 
 
 def test_flow_refine_auto_is_dis_on_the_cpu_and_only_with_a_window(net: DeblurNet) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 
+from streamdeblur.models.cores import on_cores
 from streamdeblur.models.flow import RaftFlow
-from streamdeblur.models.warp import compose, invert, resize_flow, warp
+from streamdeblur.models.warp import compose, invert, resize_flow, warp, warp_each
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -27,6 +30,41 @@ def test_warp_translation_and_validity() -> None:
     out, valid = warp(x, flow)
     assert torch.allclose(out[..., :37], x[..., 3:])
     assert valid[..., :37].all() and not valid[..., 37:].any()
+
+
+@pytest.fixture
+def two_torch_threads():
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(1)
+
+
+@pytest.mark.usefixtures("two_torch_threads")
+def test_on_cores_runs_the_calls_at_once_in_order_and_in_the_callers_modes() -> None:
+    together = threading.Barrier(2, timeout=20)  # broken (an error) unless two calls run at once
+
+    def call(i: int) -> tuple[int, bool, bool, str]:
+        together.wait()
+        return i, torch.is_inference_mode_enabled(), torch.is_grad_enabled(), threading.current_thread().name
+
+    with torch.inference_mode():
+        out = on_cores(call, [0, 1, 2, 3])
+    assert [o[:3] for o in out] == [(i, True, False) for i in range(4)]
+    assert all(o[3].startswith("streamdeblur-cores") for o in out)
+    with torch.no_grad():
+        assert [o[1:3] for o in on_cores(call, [0, 1])] == [(False, False)] * 2
+    torch.set_num_threads(1)  # one core: in order, in the calling thread
+    assert on_cores(lambda i: (i, threading.current_thread().name), [0, 1]) == [(0, "MainThread"), (1, "MainThread")]
+
+
+@pytest.mark.usefixtures("two_torch_threads")
+def test_warp_each_is_warp_of_each() -> None:
+    g = torch.Generator().manual_seed(0)
+    for batch in (1, 2):  # one-frame warps run in threads, batches as they are
+        pairs = [(torch.rand(batch, 5, 24, 40, generator=g), 4 * torch.randn(batch, 2, 24, 40, generator=g)) for _ in range(4)]
+        for (x, f), (out, valid) in zip(pairs, warp_each(pairs)):
+            ref, ref_valid = warp(x, f)
+            assert torch.equal(out, ref) and torch.equal(valid, ref_valid)
 
 
 def test_compose_and_invert_affine() -> None:

@@ -3,12 +3,15 @@
 frames of the bundled clip, after a warm-up (the model's own calls, wrapped with timers).
 
     python tools/engine_parts.py [--size 640 360] [--window 2] [--flow-iters 4] [--frames 32] [--precision bf16]
+                                 [--rounds 1] [--one-core-too]
 
 Parts: RAFT encoders, RAFT iterations (correlation + GRU updates + upsampling), fusion
 encoder, fuse (warps + confidence head), U-Net, flow inversion and composition (the
 backward and further neighbours' flows), DIS refinement (``flow_refine``) and the grey frames
 it reads, frame fusion (``fuse: frames/both``), frame upload and download; ``other`` is the
-rest of the engine.
+rest of the engine. ``--rounds R``: R passes, medians per part; ``--one-core-too``: each round
+also runs the engine with its single-threaded calls (DIS, one-frame warps) one at a time
+instead of at once on all cores (``streamdeblur.models.cores``), interleaved in one process.
 """
 
 from __future__ import annotations
@@ -31,9 +34,14 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--one-core-too", action="store_true", help="also time one call at a time, interleaved")
     args = ap.parse_args()
 
+    import statistics
+
     import streamdeblur.models.engine as engine_module
+    import streamdeblur.models.warp as warp_module
     from pipelines.bench import DEMO_CLIP, default_model
     from streamdeblur.config import ModelConfig
     from streamdeblur.io.reader import first_frames
@@ -64,21 +72,40 @@ def main() -> int:
                                (engine_module, "fuse_frames", "frame fusion"), (engine_module, "grey", "grey frames for DIS"),
                                (engine, "_to_host", "download")):
         timed(owner, attr, label)
-    if engine._refiner is not None:
-        timed(type(engine._refiner), "__call__", "DIS refinement")
     warm = 2 * args.window + 4
     frames = first_frames(str(DEMO_CLIP), warm + args.frames, tuple(args.size))
-    for img in frames[:warm]:
-        engine.push("warm-up", img)
-    spent.clear()
-    t0 = time.perf_counter()
-    n = sum(len(engine.push("warm-up", img)) for img in frames[warm:])
-    total = time.perf_counter() - t0
-    print(f"{args.size[0]}x{args.size[1]} k={args.window}, {model.flow.iters} RAFT iterations, {engine.precision}, {args.threads} threads: "
-          f"{n / total:.2f} frames/s, {1000 * total / n:.1f} ms/frame")
-    for label, s in sorted(spent.items(), key=lambda kv: -kv[1]):
-        print(f"  {label:26s} {1000 * s / n:6.1f} ms")
-    print(f"  {'other':26s} {1000 * (total - sum(spent.values())) / n:6.1f} ms")
+    at_once = {m: m.on_cores for m in (engine_module, warp_module)}
+    variants = {"all cores": at_once, "one at a time": {m: lambda fn, items: [fn(i) for i in items] for m in at_once}}
+    if not args.one_core_too:
+        del variants["one at a time"]
+    times: dict[str, dict[str, list[float]]] = {v: defaultdict(list) for v in variants}
+    for r in range(args.rounds):
+        for name, calls in variants.items():
+            for module, fn in calls.items():
+                module.on_cores = fn
+            if engine._refiner is not None:  # a window's DIS calls, at once on all cores by default
+                timed(engine_module, "on_cores", "DIS refinement")
+            stream = f"{name} {r}"
+            for img in frames[:warm]:
+                engine.push(stream, img)
+            spent.clear()
+            t0 = time.perf_counter()
+            n = sum(len(engine.push(stream, img)) for img in frames[warm:])
+            total = time.perf_counter() - t0
+            row = times[name]
+            row["total"].append(1000 * total / n)
+            for label, s in spent.items():
+                row[label].append(1000 * s / n)
+            row["other"].append(1000 * (total - sum(spent.values())) / n)
+            engine.flush(stream)
+    med = {v: {label: statistics.median(x) for label, x in row.items()} for v, row in times.items()}
+    first = next(iter(med))
+    print(f"{args.size[0]}x{args.size[1]} k={args.window}, {model.flow.iters} RAFT iterations, {engine.precision}, {args.threads} threads, "
+          f"{args.frames} frames x {args.rounds} round(s), medians:")
+    print(f"  {'ms per frame':26s}" + "".join(f" {v:>14s}" for v in med))
+    for label in ["total"] + sorted((k for k in med[first] if k not in ("total", "other")), key=lambda k: -med[first][k]) + ["other"]:
+        print(f"  {label:26s}" + "".join(f" {m.get(label, 0.0):14.1f}" for m in med.values()))
+    print(f"  {'frames/s':26s}" + "".join(f" {1000 / m['total']:14.2f}" for m in med.values()))
     return 0
 
 

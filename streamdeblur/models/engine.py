@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from streamdeblur.config import ModelConfig
 from streamdeblur.errors import ConfigError
+from streamdeblur.models.cores import on_cores
 from streamdeblur.models.deblur import DeblurNet, FrameState, cat_states, split_state
 from streamdeblur.models.refine import FlowRefiner, grey
 from streamdeblur.models.temporal import fuse_frames
@@ -250,13 +251,14 @@ class DeblurEngine:
         out = []
         for o in self._offsets(k):
             j = min(max(c + o, 0), last)
-            flow = self._flow(st, c, j, half, like)
-            if self._refiner is not None and j != c and not self.zero_flow:
-                if (c, j) not in st.refined:
-                    st.refined[c, j] = self._refiner(st.grey[c], st.grey[j], flow)
-                flow = st.refined[c, j]
-            out.append((j, flow))
-        return out
+            out.append((j, self._flow(st, c, j, half, like)))
+        if self._refiner is None or self.zero_flow:
+            return out
+        todo = {j: flow for j, flow in out if j != c and (c, j) not in st.refined}
+        refine = self._refiner
+        for j, flow in zip(todo, on_cores(lambda jf: refine(st.grey[c], st.grey[jf[0]], jf[1]), list(todo.items()))):
+            st.refined[c, j] = flow
+        return [(j, st.refined[c, j] if j != c else flow) for j, flow in out]
 
     def _restore(self, ready: list[tuple[str, _Stream, int]]) -> None:
         """The network's restoration of the given frames (batched by size) into ``restored``."""

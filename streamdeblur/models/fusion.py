@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from streamdeblur.errors import StreamDeblurError
-from streamdeblur.models.warp import warp
+from streamdeblur.models.warp import warp_each
 
 
 def _act() -> nn.Module:
@@ -95,8 +95,7 @@ class FusionNet(nn.Module):
         w_c, w_f, w_d = first.weight.split([c, c, 3], dim=1)
         w_warped = torch.cat([w_f, torch.zeros_like(w_d)], 1)
         centre_part = F.conv2d(feat_c, w_c, first.bias)
-        for (_, both_n), flow in zip(neighbours, flows):
-            warped, valid = warp(both_n, flow)
+        for warped, valid in warp_each([(both_n, flow) for (_, both_n), flow in zip(neighbours, flows)]):
             fw, iw = warped[:, :c], warped[:, c:]
             hidden = centre_part + F.conv2d(warped, w_warped) + F.conv2d((iw - img_c).abs(), w_d)
             w = torch.sigmoid(last(act(hidden))) * valid

@@ -4,10 +4,13 @@ RAFT runs at 1/8 of ``flow_scale`` (1/16 of the frame by default) and its flow i
 that scale: object edges, rotation and parallax are only roughly followed. DIS (dense inverse
 search, Kroeger et al., ECCV 2016) matches small patches coarse to fine at full resolution,
 starting here from RAFT's flow, so the warped neighbours line up to a fraction of a pixel
-where the image has texture (docs/MODEL.md has what it gains and costs). It runs on the CPU.
+where the image has texture (docs/MODEL.md has what it gains and costs). It runs on the CPU,
+one core per call; the engine runs a window's calls at once (``streamdeblur.models.cores``).
 """
 
 from __future__ import annotations
+
+import threading
 
 import cv2
 import numpy as np
@@ -28,17 +31,25 @@ def grey(image: torch.Tensor) -> np.ndarray:
 
 
 class FlowRefiner:
-    """Refines a flow from one frame to another with DIS, starting from the given flow."""
+    """Refines a flow from one frame to another with DIS, starting from the given flow. Safe
+    to call from several threads at once (one DIS instance per thread)."""
 
     def __init__(self, preset: str) -> None:
-        self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+        self._preset = DIS_PRESETS[preset]
+        self._local = threading.local()
         # DIS in the calling thread: OpenCV's own thread pool would compete with torch's
         # threads (still spinning after each operator) for the cores the model was given
         cv2.setNumThreads(1)
+
+    def _dis(self) -> cv2.DISOpticalFlow:
+        dis = getattr(self._local, "dis", None)
+        if dis is None:
+            dis = self._local.dis = cv2.DISOpticalFlow_create(self._preset)
+        return dis
 
     def __call__(self, source: np.ndarray, target: np.ndarray, flow: torch.Tensor) -> torch.Tensor:
         """``source``, ``target``: HxW uint8 (:func:`grey`); ``flow``: 1x2xhxw flow source ->
         target at any resolution. Returns the refined 1x2xHxW flow (float32, same device)."""
         start = resize_flow(flow.float(), source.shape)[0].permute(1, 2, 0).cpu().numpy()
-        refined = self._dis.calc(source, target, np.ascontiguousarray(start))
+        refined = self._dis().calc(source, target, np.ascontiguousarray(start))
         return torch.from_numpy(refined).permute(2, 0, 1)[None].to(flow.device)

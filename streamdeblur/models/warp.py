@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from streamdeblur.models.cores import on_cores
+
 
 def _grid(flow: torch.Tensor) -> torch.Tensor:
     """Normalised float32 sampling grid (BxHxWx2) for ``p + flow(p)``."""
@@ -29,6 +31,15 @@ def warp(x: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=True).to(x.dtype)
     valid = ((grid.abs() <= 1.0).all(dim=-1, keepdim=True)).permute(0, 3, 1, 2).to(x.dtype)
     return out, valid
+
+
+def warp_each(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """:func:`warp` of each (x, flow). One-frame warps on the CPU run at once on all cores
+    (``grid_sample`` runs one frame on one core: 640x360 k=2, 4 warps of 19 channels at
+    320x180 in 20 -> 11 ms)."""
+    if pairs and all(x.device.type == "cpu" and x.shape[0] == 1 for x, _ in pairs):
+        return on_cores(lambda p: warp(*p), pairs)
+    return [warp(x, f) for x, f in pairs]
 
 
 def compose(f_ab: torch.Tensor, f_bc: torch.Tensor) -> torch.Tensor:

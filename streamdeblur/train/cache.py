@@ -29,6 +29,7 @@ import torch
 from tqdm import tqdm
 
 from streamdeblur.errors import StreamDeblurError
+from streamdeblur.models.cores import on_cores
 from streamdeblur.models.deblur import DeblurNet, cat_states, split_batch
 from streamdeblur.models.refine import FlowRefiner, grey
 from streamdeblur.models.warp import resize_flow
@@ -165,11 +166,13 @@ def refined_flows(model: DeblurNet, refiner: FlowRefiner, clips: torch.Tensor, p
     forward = list(model.pair_flow(cat_states(per[:-1]), cat_states(per[1:])).split(b))  # pair-major
     half = per[0].feat[0].shape[-2:]
     greys = [[grey(clips[i, f : f + 1]) for f in range(t)] for i in range(b)]
-    out = clips.new_zeros(b, len(pairs), 2, *half)
+    jobs = []
     for p, (c, o) in enumerate(pairs):
         composed = DeblurNet.chain(forward, c, [o])[0]
-        for i in range(b):
-            out[i, p] = resize_flow(refiner(greys[i][c], greys[i][c + o], composed[i : i + 1]), half)[0]
+        jobs += [(p, i, greys[i][c], greys[i][c + o], composed[i : i + 1]) for i in range(b)]
+    out = clips.new_zeros(b, len(pairs), 2, *half)
+    for (p, i, *_), flow in zip(jobs, on_cores(lambda job: refiner(*job[2:]), jobs)):  # DIS calls at once, one per core
+        out[i, p] = resize_flow(flow, half)[0]
     return out
 
 
