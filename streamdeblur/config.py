@@ -127,9 +127,9 @@ class ModelConfig(_Section):
     resolution (this preset, starting from RAFT's flow), for both fusions; ``none``: RAFT's
     flow as it is. ``auto``: ``fast`` on the CPU, ``none`` on CUDA (DIS runs on the CPU).
     docs/MODEL.md has what it gains and costs."""
-    flow_iters: int = Field(default=4, ge=1, le=32)
-    """RAFT refinement iterations per frame pair (the shipped weights were trained with 6;
-    4 gives the same PSNR 1.2x faster on the CPU, docs/BENCHMARKS.md)."""
+    flow_iters: int = Field(default=3, ge=1, le=32)
+    """RAFT refinement iterations per frame pair (the shipped flow network was trained with 6;
+    with the DIS refinement 3 align as well as 4 and 6, and cost less: docs/BENCHMARKS.md)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
     """auto: fp16 on CUDA, fp32 on CPU."""

@@ -18,7 +18,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from streamdeblur.config import ModelConfig
 from streamdeblur.errors import StreamDeblurError
 from streamdeblur.models.deblur import DeblurNet, cat_states, split_batch
 from streamdeblur.models.fusion import FusionSpec, grow
@@ -91,6 +90,10 @@ class Schedule:
     """With ``cache`` and a frozen flow: a DIS preset (``model.flow_refine``); the joint
     phase and validation align each window with the flows the engine uses, the flow
     network's composed and refined by DIS (``cache.add_refined_flows``), not its raw ones."""
+    refine_iters: int = 4
+    """With ``flow_refine``: RAFT iterations of the flows DIS starts from, the engine's
+    ``model.flow_iters`` when stages 8-10 were trained (4; the engine runs 3 since session 21:
+    the refined flows score the same, docs/BENCHMARKS.md "CPU speed")."""
     workers: int = 1
     threads: int = 1
     device: str = "cpu"
@@ -282,9 +285,9 @@ class Trainer:
         self._refiner = None
         self.pairs = window_pairs()
         """The (centre, offset) pairs whose flows a refined cache holds, in its order."""
-        if sched.flow_refine:  # the engine's flows: its refinement after its default RAFT iterations
+        if sched.flow_refine:  # the engine's flows: DIS's refinement of RAFT's
             self._refiner = FlowRefiner(sched.flow_refine)
-            self.model.flow.iters = ModelConfig().flow_iters
+            self.model.flow.iters = sched.refine_iters
         self._text_loss = self._text_it = None
         if sched.text_weight:
             from streamdeblur.train.textloss import PlateTextLoss
