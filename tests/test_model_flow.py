@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from streamdeblur.models.cores import on_cores
-from streamdeblur.models.flow import RaftFlow
+from streamdeblur.models.flow import InstanceNorm, RaftFlow
 from streamdeblur.models.warp import compose, invert, resize_flow, warp, warp_each
 
 
@@ -98,6 +98,25 @@ def test_raft_wrapper_shapes_and_fp32_correlation() -> None:
     with torch.inference_mode():
         seq = net.flow(net.encode(a), net.encode(b), all_iters=True)
     assert len(seq) == 2 and seq[-1].shape == (2, 2, 50, 70)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_instance_norm_is_atens(layout: torch.memory_format) -> None:
+    """The CPU instance norm RAFT's encoder uses instead of ``InstanceNorm2d``: the same values
+    and gradients, for maps whose mean is far from zero too."""
+    g = torch.Generator().manual_seed(0)
+    x = (5 + 3 * torch.randn(2, 6, 20, 28, generator=g)).contiguous(memory_format=layout).requires_grad_()
+    ref = x.detach().clone().requires_grad_()
+    out, want = InstanceNorm()(x), torch.nn.functional.instance_norm(ref, eps=1e-5)
+    assert torch.allclose(out, want, atol=1e-5)
+    weights = torch.randn(want.shape, generator=g)
+    (out * weights).sum().backward()
+    (want * weights).sum().backward()
+    assert torch.allclose(x.grad, ref.grad, atol=1e-4)
+    assert InstanceNorm()(x.detach().bfloat16()).dtype == torch.bfloat16
+    raft = RaftFlow("raft_small")
+    assert not any(isinstance(m, torch.nn.InstanceNorm2d) for m in raft.modules())
+    assert sum(isinstance(m, InstanceNorm) for m in raft.modules()) == 21
 
 
 def test_raft_large_builds_and_runs() -> None:
