@@ -8,10 +8,9 @@ import torch
 
 from streamdeblur.config import ModelConfig
 from streamdeblur.errors import ConfigError
-from streamdeblur.models.cores import on_cores
 from streamdeblur.models.deblur import DeblurNet
 from streamdeblur.models.engine import DeblurEngine, pick_precision
-from streamdeblur.models.refine import FlowRefiner, grey
+from streamdeblur.models.refine import FlowRefiner, grey, refine_all
 from streamdeblur.models.temporal import box_mean, fuse_frames
 from streamdeblur.models.warp import warp
 
@@ -215,7 +214,7 @@ def test_flow_refiner_is_safe_in_several_threads_at_once() -> None:
     jobs = [(imgs[0], imgs[i], torch.randn(1, 2, 36, 48, generator=g)) for i in range(1, 5)]
     refiner = FlowRefiner("fast")
     torch.set_num_threads(2)
-    together = on_cores(lambda job: refiner(*job), jobs)
+    together = refine_all(refiner, jobs)
     torch.set_num_threads(1)
     alone = [FlowRefiner("fast")(*job) for job in jobs]
     assert all(torch.equal(a, b) for a, b in zip(together, alone))

@@ -41,6 +41,7 @@ def main() -> int:
     import statistics
 
     import streamdeblur.models.engine as engine_module
+    import streamdeblur.models.refine as refine_module
     import streamdeblur.models.warp as warp_module
     from pipelines.bench import DEMO_CLIP, default_model
     from streamdeblur.config import ModelConfig
@@ -72,9 +73,11 @@ def main() -> int:
                                (engine_module, "fuse_frames", "frame fusion"), (engine_module, "grey", "grey frames for DIS"),
                                (engine, "_to_host", "download")):
         timed(owner, attr, label)
+    if engine._refiner is not None:  # a window's DIS calls, at once on all cores by default
+        timed(engine_module, "refine_all", "DIS refinement")
     warm = 2 * args.window + 4
     frames = first_frames(str(DEMO_CLIP), warm + args.frames, tuple(args.size))
-    at_once = {m: m.on_cores for m in (engine_module, warp_module)}
+    at_once = {m: m.on_cores for m in (refine_module, warp_module)}
     variants = {"all cores": at_once, "one at a time": {m: lambda fn, items: [fn(i) for i in items] for m in at_once}}
     if not args.one_core_too:
         del variants["one at a time"]
@@ -83,8 +86,6 @@ def main() -> int:
         for name, calls in variants.items():
             for module, fn in calls.items():
                 module.on_cores = fn
-            if engine._refiner is not None:  # a window's DIS calls, at once on all cores by default
-                timed(engine_module, "on_cores", "DIS refinement")
             stream = f"{name} {r}"
             for img in frames[:warm]:
                 engine.push(stream, img)

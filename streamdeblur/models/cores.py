@@ -21,13 +21,14 @@ R = TypeVar("R")
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
+_size = 0  # the pool's threads; it is replaced by a bigger one when a caller needs more
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
-    global _pool
+    global _pool, _size
     with _lock:
-        if _pool is None or _pool._max_workers < workers:
-            _pool = ThreadPoolExecutor(workers, thread_name_prefix="streamdeblur-cores")
+        if _pool is None or _size < workers:
+            _pool, _size = ThreadPoolExecutor(workers, thread_name_prefix="streamdeblur-cores"), workers
         return _pool
 
 

@@ -25,9 +25,8 @@ import torch.nn.functional as F
 
 from streamdeblur.config import ModelConfig
 from streamdeblur.errors import ConfigError
-from streamdeblur.models.cores import on_cores
 from streamdeblur.models.deblur import DeblurNet, FrameState, cat_states, split_state
-from streamdeblur.models.refine import FlowRefiner, grey
+from streamdeblur.models.refine import FlowRefiner, grey, refine_all
 from streamdeblur.models.temporal import fuse_frames
 from streamdeblur.models.warp import compose, invert, resize_flow
 from streamdeblur.models.weights import load_model
@@ -254,10 +253,10 @@ class DeblurEngine:
             out.append((j, self._flow(st, c, j, half, like)))
         if self._refiner is None or self.zero_flow:
             return out
-        todo = {j: flow for j, flow in out if j != c and (c, j) not in st.refined}
-        refine = self._refiner
-        for j, flow in zip(todo, on_cores(lambda jf: refine(st.grey[c], st.grey[jf[0]], jf[1]), list(todo.items()))):
-            st.refined[c, j] = flow
+        flows = dict(out)  # edge frames replicated: a neighbour may come twice
+        todo = [j for j in flows if j != c and (c, j) not in st.refined]
+        for j, refined in zip(todo, refine_all(self._refiner, [(st.grey[c], st.grey[j], flows[j]) for j in todo])):
+            st.refined[c, j] = refined
         return [(j, st.refined[c, j] if j != c else flow) for j, flow in out]
 
     def _restore(self, ready: list[tuple[str, _Stream, int]]) -> None:

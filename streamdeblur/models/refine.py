@@ -5,7 +5,7 @@ that scale: object edges, rotation and parallax are only roughly followed. DIS (
 search, Kroeger et al., ECCV 2016) matches small patches coarse to fine at full resolution,
 starting here from RAFT's flow, so the warped neighbours line up to a fraction of a pixel
 where the image has texture (docs/MODEL.md has what it gains and costs). It runs on the CPU,
-one core per call; the engine runs a window's calls at once (``streamdeblur.models.cores``).
+one core per call, so several are run at once (:func:`refine_all`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import torch
 
+from streamdeblur.models.cores import on_cores
 from streamdeblur.models.warp import resize_flow
 
 DIS_PRESETS = {
@@ -53,3 +54,10 @@ class FlowRefiner:
         start = resize_flow(flow.float(), source.shape)[0].permute(1, 2, 0).cpu().numpy()
         refined = self._dis().calc(source, target, np.ascontiguousarray(start))
         return torch.from_numpy(refined).permute(2, 0, 1)[None].to(flow.device)
+
+
+def refine_all(refiner, jobs: list[tuple[np.ndarray, np.ndarray, torch.Tensor]]) -> list[torch.Tensor]:
+    """``refiner(source, target, flow)`` for each job, the calls at once on all cores
+    (``streamdeblur.models.cores``); ``refiner`` is a :class:`FlowRefiner` or any callable
+    like it."""
+    return on_cores(lambda job: refiner(*job), jobs)

@@ -29,9 +29,8 @@ import torch
 from tqdm import tqdm
 
 from streamdeblur.errors import StreamDeblurError
-from streamdeblur.models.cores import on_cores
 from streamdeblur.models.deblur import DeblurNet, cat_states, split_batch
-from streamdeblur.models.refine import FlowRefiner, grey
+from streamdeblur.models.refine import FlowRefiner, grey, refine_all
 from streamdeblur.models.warp import resize_flow
 from streamdeblur.train.data import clip_tensors, load_sources, sample_clip, to_tensor
 
@@ -166,12 +165,14 @@ def refined_flows(model: DeblurNet, refiner: FlowRefiner, clips: torch.Tensor, p
     forward = list(model.pair_flow(cat_states(per[:-1]), cat_states(per[1:])).split(b))  # pair-major
     half = per[0].feat[0].shape[-2:]
     greys = [[grey(clips[i, f : f + 1]) for f in range(t)] for i in range(b)]
-    jobs = []
+    where, jobs = [], []
     for p, (c, o) in enumerate(pairs):
         composed = DeblurNet.chain(forward, c, [o])[0]
-        jobs += [(p, i, greys[i][c], greys[i][c + o], composed[i : i + 1]) for i in range(b)]
+        for i in range(b):
+            where.append((i, p))
+            jobs.append((greys[i][c], greys[i][c + o], composed[i : i + 1]))
     out = clips.new_zeros(b, len(pairs), 2, *half)
-    for (p, i, *_), flow in zip(jobs, on_cores(lambda job: refiner(*job[2:]), jobs)):  # DIS calls at once, one per core
+    for (i, p), flow in zip(where, refine_all(refiner, jobs)):
         out[i, p] = resize_flow(flow, half)[0]
     return out
 
