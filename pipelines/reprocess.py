@@ -131,7 +131,7 @@ def run_batch(
             rows.append({"input": str(src), "output": str(out), "status": "skipped (exists; --overwrite redoes it)"})
             continue
         try:
-            frames = int(probe(str(src))["frames"] or 0)
+            frames = int(probe(str(src))["frames_estimated"] or 0)
         except StreamDeblurError as exc:
             rows.append({"input": str(src), "output": str(out), "status": "failed", "error": str(exc)})
             continue
@@ -163,11 +163,14 @@ def run_batch(
                     running[w] = job
             ready, _ = ray.wait([j.ref for j in running.values()], num_returns=1, timeout=0.5)
             for w, job in list(running.items()):
-                done = job.frames if job.ref in ready else ray.get(workers[w].progress.remote())
+                if job.ref in ready:
+                    job.result = ray.get(job.ref)
+                    done = int(job.result.get("frames_out", job.bar.n))
+                else:
+                    done = ray.get(workers[w].progress.remote())
                 total.update(max(0, done - job.bar.n))
                 job.bar.update(max(0, done - job.bar.n))
                 if job.ref in ready:
-                    job.result = ray.get(job.ref)
                     job.bar.close()
                     del running[w]
                     rows.append({"input": str(job.src), "output": str(job.out), **job.result})

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DEMO_CLIP, decode_direct
+from conftest import DEMO_CLIP, decode_direct, write_clip
 from streamdeblur.errors import SourceError
 from streamdeblur.io.reader import FpsCap, ReadStats, probe, read_frames
 from streamdeblur.logutil import mask_url
@@ -79,6 +79,14 @@ def test_fps_cap_falls_back_to_the_wall_clock_where_timestamps_stall():
 def test_probe_bundled_clip():
     info = probe(str(DEMO_CLIP))
     assert (info["width"], info["height"]) == (768, 432) and info["codec"] == "h264"
+
+
+def test_probe_estimates_the_frame_count_where_the_container_keeps_none(tmp_path: Path):
+    """Matroska keeps no frame count: progress bars get duration x rate, the truncation check
+    (``frames``) only the header's count."""
+    mkv, mp4 = probe(str(write_clip(tmp_path / "a.mkv", frames=30))), probe(str(write_clip(tmp_path / "a.mp4", frames=30)))
+    assert mkv["frames"] is None and mkv["frames_estimated"] == 30 and mkv["duration_s"] == pytest.approx(1.2)
+    assert mp4["frames"] == mp4["frames_estimated"] == 30
 
 
 def test_missing_and_not_video(tmp_path: Path):

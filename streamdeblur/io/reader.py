@@ -120,15 +120,26 @@ def _reason(exc: Exception) -> str:
 
 
 def probe(url: str) -> dict[str, object]:
-    """Width, height, frame rate, frame count and duration of a video file."""
+    """Width, height, frame rate, frame count and duration of a video file.
+
+    ``frames`` is the count the file's header gives (None where the container keeps none,
+    e.g. Matroska); ``frames_estimated`` is that count or else duration x frame rate, for
+    progress bars only."""
     with open_container(url) as container:
         vs = container.streams.video[0]
+        fps = float(vs.average_rate) if vs.average_rate else None
+        if vs.duration and vs.time_base:
+            duration = float(vs.duration * vs.time_base)
+        else:
+            duration = container.duration / av.time_base if container.duration else None
+        frames = vs.frames or None
         return {
             "width": vs.codec_context.width,
             "height": vs.codec_context.height,
-            "fps": float(vs.average_rate) if vs.average_rate else None,
-            "frames": vs.frames or None,
-            "duration_s": float(vs.duration * vs.time_base) if vs.duration and vs.time_base else None,
+            "fps": fps,
+            "frames": frames,
+            "frames_estimated": frames or (round(duration * fps) if duration and fps else None),
+            "duration_s": duration,
             "codec": vs.codec_context.name,
         }
 

@@ -47,7 +47,7 @@ def reprocess(
     waiting: collections.deque = collections.deque()
     writer: VideoWriter | None = None
     n_in = n_out = 0
-    bar = tqdm(total=info["frames"], unit="frame", desc="reprocess", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=info["frames_estimated"], unit="frame", desc="reprocess", disable=not progress, dynamic_ncols=True)
     t0 = time.perf_counter()
 
     def emit(images: list) -> None:

@@ -45,7 +45,7 @@ def synth_video(src: str, out: str, params: SynthParams, seed: int = 0, frames: 
     fps = float(info["fps"] or 25)
     writer = VideoWriter(out, w_, h_, fps=fps, time_base=None, crf=crf)
     n = 0
-    bar = tqdm(total=info["frames"], unit="frame", desc="synth", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=info["frames_estimated"], unit="frame", desc="synth", disable=not progress, dynamic_ncols=True)
     try:
         for frame in read_frames(src, "synth"):
             if n == 0 and frame.time_base is not None:
