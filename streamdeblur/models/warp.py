@@ -13,24 +13,33 @@ import torch.nn.functional as F
 from streamdeblur.models.cores import on_cores
 
 
-def _grid(flow: torch.Tensor) -> torch.Tensor:
-    """Normalised float32 sampling grid (BxHxWx2) for ``p + flow(p)``."""
+def _grid(flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Normalised float32 sampling grid (BxHxWx2) for ``p + flow(p)``, and its x and y planes
+    (BxHxW each)."""
     b, _, h, w = flow.shape
     flow = flow.float()
     ys = torch.arange(h, device=flow.device, dtype=torch.float32)
     xs = torch.arange(w, device=flow.device, dtype=torch.float32)
     gx = (xs.view(1, 1, w) + flow[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0
     gy = (ys.view(1, h, 1) + flow[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
-    return torch.stack([gx, gy], dim=-1)
+    return torch.stack([gx, gy], dim=-1), gx, gy
+
+
+def sample(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """``x`` sampled at ``p + flow(p)`` (bilinear, border values outside)."""
+    return _sample(x, _grid(flow)[0])
+
+
+def _sample(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=True).to(x.dtype)
 
 
 def warp(x: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sample ``x`` at ``p + flow(p)``: returns the warped tensor and a validity mask (Bx1xHxW,
-    1 where the sample falls inside ``x``)."""
-    grid = _grid(flow)
-    out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=True).to(x.dtype)
-    valid = ((grid.abs() <= 1.0).all(dim=-1, keepdim=True)).permute(0, 3, 1, 2).to(x.dtype)
-    return out, valid
+    """:func:`sample`, and a validity mask (Bx1xHxW, 1 where the sample falls inside ``x``)."""
+    grid, gx, gy = _grid(flow)
+    # from the two planes, not the interleaved grid: 0.7 against 2.4 ms for four 640x360 frames
+    valid = (torch.maximum(gx.abs(), gy.abs()) <= 1.0).unsqueeze(1).to(x.dtype)
+    return _sample(x, grid), valid
 
 
 def warp_each(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -44,7 +53,7 @@ def warp_each(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> list[tuple[torc
 
 def compose(f_ab: torch.Tensor, f_bc: torch.Tensor) -> torch.Tensor:
     """``F_ac = F_ab + F_bc(p + F_ab(p))``: reuse consecutive flows for further neighbours."""
-    return f_ab + warp(f_bc, f_ab)[0]
+    return f_ab + sample(f_bc, f_ab)
 
 
 def invert(f_ab: torch.Tensor, iters: int = 3) -> torch.Tensor:
@@ -52,7 +61,7 @@ def invert(f_ab: torch.Tensor, iters: int = 3) -> torch.Tensor:
     (exact where the motion is smooth and unoccluded)."""
     f_ba = -f_ab
     for _ in range(iters):
-        f_ba = -warp(f_ab, f_ba)[0]
+        f_ba = -sample(f_ab, f_ba)
     return f_ba
 
 
