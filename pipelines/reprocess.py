@@ -64,11 +64,12 @@ class ReprocessWorker(Introspect):
 
     def __init__(self, model: ModelConfig, crf: int = 18, hwaccel: str | None = None):
         from streamdeblur.models import build_engine
+        from streamdeblur.models.reprocess import offline_config
 
         self.model = model
         self.crf = crf
         self.hwaccel = hwaccel
-        self.engine = build_engine(model)
+        self.engine = build_engine(offline_config(model))
         self.done = 0
 
     def run(self, src: str, out: str) -> dict[str, object]:

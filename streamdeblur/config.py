@@ -125,7 +125,8 @@ class ModelConfig(_Section):
     flow_refine: Literal[FLOW_REFINE] = "auto"
     """Refine RAFT's flow from each frame to its neighbours with OpenCV's DIS flow at full
     resolution (this preset, starting from RAFT's flow), for both fusions; ``none``: RAFT's
-    flow as it is. ``auto``: ``fast`` on the CPU, ``none`` on CUDA (DIS runs on the CPU).
+    flow as it is. ``auto``: ``fast`` on the CPU, ``none`` on CUDA (DIS runs on the CPU),
+    except in ``streamdeblur reprocess``, which refines on CUDA too (``fast``).
     docs/MODEL.md has what it gains and costs."""
     flow_iters: int = Field(default=3, ge=1, le=32)
     """RAFT refinement iterations per frame pair (the shipped flow network was trained with 6;

@@ -58,6 +58,20 @@ def test_flow_refinement_on_cuda_matches_the_cpu() -> None:
     assert np.abs(gpu[2].astype(int) - cpu[2]).mean() < 1.0
 
 
+def test_reprocess_refines_the_flow_on_cuda_too(tmp_path) -> None:
+    """Offline, ``flow_refine: auto`` means ``fast`` on CUDA as well (the weights were trained
+    on refined flows); the live default stays ``none``."""
+    from streamdeblur.io.writer import VideoWriter
+    from streamdeblur.models.reprocess import reprocess
+
+    src = tmp_path / "in.mp4"
+    with VideoWriter(src, 640, 360, fps=25) as w:
+        for f in _frames():
+            w.write(f)
+    r = reprocess(str(src), str(tmp_path / "out.mp4"), ModelConfig(name="raft-fusion-small", device="cuda"), progress=False)
+    assert (r["frames_out"], r["device"][:4], r["flow_refine"]) == (5, "cuda", "fast")
+
+
 def test_cuda_tiling_and_batching() -> None:
     from streamdeblur.models.engine import DeblurEngine
 

@@ -17,7 +17,7 @@ from streamdeblur.errors import SourceError, StreamDeblurError
 from streamdeblur.io.reader import read_frames
 from streamdeblur.io.writer import OutputError, VideoWriter
 from streamdeblur.models.commands import register
-from streamdeblur.models.reprocess import reprocess
+from streamdeblur.models.reprocess import offline_config, reprocess
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -66,11 +66,13 @@ def test_reprocess_changes_pixels_with_the_model_and_not_without(tmp_path: Path)
     r = reprocess(str(src), str(tmp_path / "none.mp4"), ModelConfig(name="none"), crf=0, progress=False)
     assert r["frames_out"] == 5
     r = reprocess(str(src), str(tmp_path / "model.mp4"), ModelConfig(name="raft-fusion-small", device="cpu"), crf=0, progress=False)
-    assert (r["frames_in"], r["frames_out"], r["model"]) == (5, 5, "raft-fusion-small")
+    assert (r["frames_in"], r["frames_out"], r["model"], r["flow_refine"]) == (5, 5, "raft-fusion-small", "fast")
     none = [f.image for f in read_frames(str(tmp_path / "none.mp4"))]
     model = [f.image for f in read_frames(str(tmp_path / "model.mp4"))]
     assert np.abs(none[2].astype(int) - ref[2]).mean() < 3.0  # only the yuv420p round trip
     assert np.abs(model[2].astype(int) - none[2]).mean() > 0.3  # the model did restore
+    cfg = ModelConfig(flow_refine="none")
+    assert offline_config(cfg) is cfg and offline_config(ModelConfig()).flow_refine == "fast"  # auto refines offline
 
 
 def test_errors_are_one_line_streamdeblur_errors(tmp_path: Path) -> None:

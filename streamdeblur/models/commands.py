@@ -120,6 +120,7 @@ def _reprocess(args) -> int:
     notes += [f"{r['corrupt']} corrupt packets skipped"] if r["corrupt"] else []
     notes += [f"{r['audio_packets']} audio packets copied"] if r["audio_packets"] else []
     notes += [f"decoded on {r['decoder']}"] if args.hwaccel else []
+    notes += [f"flows refined by DIS ({r['flow_refine']})"] if r["flow_refine"] != "none" else []
     print(f"{args.output}: {r['frames_out']} frames, {r['fps']:.1f} frames/s on {r['device']} ({r['precision']})"
           + "".join(f", {n}" for n in notes))
     return 0
