@@ -122,6 +122,10 @@ class ModelConfig(_Section):
     flow: Literal["raft_small", "raft_large"] = "raft_small"
     flow_scale: float = Field(default=0.5, gt=0, le=1)
     """Resolution of the flow computation relative to the frame."""
+    flow_max_pixels: int = Field(default=1024 * 512, ge=64 * 64)
+    """Larger frames get a lower ``flow_scale``, so that the flow network's input has at most
+    this many pixels (the default leaves 1920x1080 at 0.5). RAFT's all-pairs correlation
+    grows with the square of that area: 3840x2160 at 0.5 would need 4.2 GB for one pair."""
     flow_refine: Literal[FLOW_REFINE] = "auto"
     """Refine RAFT's flow from each frame to its neighbours with OpenCV's DIS flow at full
     resolution (this preset, starting from RAFT's flow), for both fusions; ``none``: RAFT's

@@ -135,6 +135,25 @@ def test_flow_iterations_come_from_the_config(net: DeblurNet) -> None:
         ModelConfig(flow_iters=0)
 
 
+def test_large_frames_get_a_lower_flow_scale(net: DeblurNet) -> None:
+    """``flow_max_pixels`` caps the flow network's input (RAFT's correlation grows with its
+    area squared); 1920x1080 keeps the default 0.5."""
+    m = DeblurNet()
+    m.flow_max_pixels = ModelConfig().flow_max_pixels
+    assert m.flow_size(1088, 1920) == (544, 960) and m.flow_size(360, 640) == (180, 320)
+    h, w = m.flow_size(2160, 3840)
+    assert h * w <= m.flow_max_pixels * 1.01 and abs(w / h - 16 / 9) < 0.01 and h < 1080
+    eng = DeblurEngine(ModelConfig(name="test", window=1, device="cpu", flow_max_pixels=192 * 256), model=net)
+    seen = []
+    hook = net.flow.raft.feature_encoder.register_forward_hook(lambda _m, args, _o: seen.append(tuple(args[0].shape[-2:])))
+    try:
+        outs = [o for f in frames(3, h=480, w=640) for o in eng.push("a", f)] + eng.flush("a")
+    finally:
+        hook.remove()
+    assert seen and all(s == (192, 256) for s in seen)  # 0.4 of 480x640, not 0.5
+    assert [o.shape for o in outs] == [(480, 640, 3)] * 3
+
+
 def test_confidence_head_split_matches_the_concatenated_input(net: DeblurNet) -> None:
     """``fuse`` applies the confidence head's first layer per input part; it must equal the
     head on [centre features, warped features, |photometric difference|]."""

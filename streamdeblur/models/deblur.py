@@ -8,6 +8,8 @@ fuses a window and returns the centre frame.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import asdict, dataclass
 
 import torch
@@ -63,6 +65,8 @@ class DeblurNet(nn.Module):
         self.flow = build_flow(flow_arch, flow_iters)
         self.fusion = build_fusion(fusion)
         self.flow_scale = flow_scale
+        self.flow_max_pixels: int | None = None
+        """Cap on the flow input's area (``ModelConfig.flow_max_pixels``; None: no cap)."""
 
     def config(self) -> dict:
         """Architecture description stored in checkpoints."""
@@ -75,10 +79,18 @@ class DeblurNet(nn.Module):
         if with_flow:
             with torch.set_grad_enabled(flow_grad and torch.is_grad_enabled()):
                 h, w = img.shape[-2:]
-                size = (max(8, round(h * self.flow_scale)), max(8, round(w * self.flow_scale)))
+                size = self.flow_size(h, w)
                 small = F.interpolate(img.float(), size=size, mode="bilinear", antialias=True, align_corners=False) if size != (h, w) else img
                 ff = self.flow.encode(small.to(img.dtype))
         return FrameState(img, self.fusion.encode(img), ff)
+
+    def flow_size(self, h: int, w: int) -> tuple[int, int]:
+        """The flow network's input size for an HxW frame: ``flow_scale`` of it, lower where
+        that would exceed ``flow_max_pixels``."""
+        scale = self.flow_scale
+        if self.flow_max_pixels and h * w * scale**2 > self.flow_max_pixels:
+            scale = math.sqrt(self.flow_max_pixels / (h * w))
+        return max(8, round(h * scale)), max(8, round(w * scale))
 
     def pair_flow(self, a: FrameState, b: FrameState, all_iters: bool = False) -> torch.Tensor | list[torch.Tensor]:
         """Flow a->b at the fusion's half resolution (float32, half-resolution pixels)."""

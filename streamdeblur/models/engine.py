@@ -104,6 +104,7 @@ class DeblurEngine:
         else:
             self.meta = {}
         model.flow_scale = cfg.flow_scale
+        model.flow_max_pixels = cfg.flow_max_pixels
         model.flow.iters = cfg.flow_iters
         self.model = model.to(dev).eval()
         self._dev = dev
