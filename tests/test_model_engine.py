@@ -154,6 +154,21 @@ def test_large_frames_get_a_lower_flow_scale(net: DeblurNet) -> None:
     assert [o.shape for o in outs] == [(480, 640, 3)] * 3
 
 
+def test_low_precision_weights_are_cast_once_to_the_same_output(net: DeblurNet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At bf16 (fp16 on CUDA) the engine keeps a copy of the weights in that dtype: the
+    output is what autocast gives with float32 weights, and the shared model stays float32."""
+    cfg = ModelConfig(name="test", window=1, device="cpu", precision="bf16")
+    eng = DeblurEngine(cfg, model=net)
+    assert {p.dtype for p in eng.model.parameters()} == {torch.bfloat16} and {p.dtype for p in net.parameters()} == {torch.float32}
+    monkeypatch.setattr(DeblurEngine, "_weights_for", lambda self, model: model)
+    ref = DeblurEngine(cfg, model=net)
+    assert ref.model is net
+    clip = frames(4)
+    got = [o for f in clip for o in eng.push("a", f)] + eng.flush("a")
+    want = [o for f in clip for o in ref.push("a", f)] + ref.flush("a")
+    assert len(got) == 4 and all(np.array_equal(a, b) for a, b in zip(got, want))
+
+
 def test_confidence_head_split_matches_the_concatenated_input(net: DeblurNet) -> None:
     """``fuse`` applies the confidence head's first layer per input part; it must equal the
     head on [centre features, warped features, |photometric difference|]."""
