@@ -9,7 +9,6 @@ fuses a window and returns the centre frame.
 from __future__ import annotations
 
 import math
-
 from dataclasses import asdict, dataclass
 
 import torch
