@@ -170,20 +170,25 @@ def test_low_precision_weights_are_cast_once_to_the_same_output(net: DeblurNet, 
 
 
 def test_confidence_head_split_matches_the_concatenated_input(net: DeblurNet) -> None:
-    """``fuse`` applies the confidence head's first layer per input part; it must equal the
-    head on [centre features, warped features, |photometric difference|]."""
+    """``fuse`` applies the confidence head's first layer per input part, to all neighbours in
+    one batch; it must equal the head on [centre features, warped features, |photometric
+    difference|] neighbour by neighbour, and the fused features their weighted mean."""
     torch.manual_seed(1)
     fu = net.fusion
-    centre, *neigh = [fu.encode(torch.rand(1, 3, 32, 48)) for _ in range(3)]
-    flows = [torch.randn(1, 2, 16, 24) * 3 for _ in neigh]
+    centre, *neigh = [fu.encode(torch.rand(2, 3, 32, 48)) for _ in range(4)]
+    flows = [torch.randn(2, 2, 16, 24) * 3 for _ in neigh]
     c = centre[0].shape[1]
     with torch.no_grad():
-        _, weights = fu.fuse(centre, neigh, flows)
+        x, weights = fu.fuse(centre, neigh, flows)
+        num, den = centre[0].clone(), torch.ones_like(centre[0][:, :1])
         for i, (n, f) in enumerate(zip(neigh, flows)):
             warped, valid = warp(n[1], f)
             head_in = torch.cat([centre[0], warped[:, :c], (warped[:, c:] - centre[1][:, c:]).abs()], 1)
             ref = torch.sigmoid(fu.conf(head_in)) * valid
             assert 0.05 < ref.std() and torch.allclose(weights[:, i], ref, atol=1e-5)
+            num, den = num + ref * warped[:, :c], den + ref
+        assert weights.shape == (2, 3, 1, 16, 24) and torch.allclose(x[:, c : 2 * c], num / den, atol=1e-5)
+        assert torch.allclose(x[:, 2 * c :], (den - 1) / 3, atol=1e-5)
 
 
 def test_frame_fusion_averages_aligned_neighbours_and_leaves_out_the_rest() -> None:
@@ -227,8 +232,8 @@ def test_flow_refinement_finds_the_shift_the_starting_flow_missed() -> None:
 
 
 def test_two_threads_refine_and_warp_a_window_at_once_to_the_same_frames(net: DeblurNet) -> None:
-    """On two cores a window's DIS calls and its neighbours' warps run at once
-    (``streamdeblur.models.cores``): the outputs are one core's, each frame with its own window."""
+    """On two cores a window's DIS calls run at once and its neighbours' warps are split over
+    the cores: the outputs are one core's, each frame with its own window."""
     clip = [np.roll(f, s, axis=1) for f, s in zip(frames(1, 96, 128, seed=5) * 7, range(0, 21, 3))]
 
     def run(threads: int) -> list[np.ndarray]:

@@ -9,7 +9,7 @@ import torch
 
 from streamdeblur.models.cores import on_cores
 from streamdeblur.models.flow import InstanceNorm, RaftFlow
-from streamdeblur.models.warp import compose, invert, resize_flow, warp, warp_each
+from streamdeblur.models.warp import compose, invert, resize_flow, warp
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -55,16 +55,6 @@ def test_on_cores_runs_the_calls_at_once_in_order_and_in_the_callers_modes() -> 
         assert [o[1:3] for o in on_cores(call, [0, 1])] == [(False, False)] * 2
     torch.set_num_threads(1)  # one core: in order, in the calling thread
     assert on_cores(lambda i: (i, threading.current_thread().name), [0, 1]) == [(0, "MainThread"), (1, "MainThread")]
-
-
-@pytest.mark.usefixtures("two_torch_threads")
-def test_warp_each_is_warp_of_each() -> None:
-    g = torch.Generator().manual_seed(0)
-    for batch in (1, 2):  # one-frame warps run in threads, batches as they are
-        pairs = [(torch.rand(batch, 5, 24, 40, generator=g), 4 * torch.randn(batch, 2, 24, 40, generator=g)) for _ in range(4)]
-        for (x, f), (out, valid) in zip(pairs, warp_each(pairs)):
-            ref, ref_valid = warp(x, f)
-            assert torch.equal(out, ref) and torch.equal(valid, ref_valid)
 
 
 def test_compose_and_invert_affine() -> None:

@@ -10,7 +10,7 @@ encoder, fuse (warps + confidence head), U-Net, flow inversion and composition (
 backward and further neighbours' flows), DIS refinement (``flow_refine``) and the grey frames
 it reads, frame fusion (``fuse: frames/both``), frame upload and download; ``other`` is the
 rest of the engine. ``--rounds R``: R passes, medians per part; ``--one-core-too``: each round
-also runs the engine with its single-threaded calls (DIS, one-frame warps) one at a time
+also runs the engine with its single-threaded DIS calls one at a time
 instead of at once on all cores (``streamdeblur.models.cores``), interleaved in one process.
 """
 
@@ -42,7 +42,6 @@ def main() -> int:
 
     import streamdeblur.models.engine as engine_module
     import streamdeblur.models.refine as refine_module
-    import streamdeblur.models.warp as warp_module
     from pipelines.bench import DEMO_CLIP, default_model
     from streamdeblur.config import ModelConfig
     from streamdeblur.io.reader import first_frames
@@ -77,7 +76,7 @@ def main() -> int:
         timed(engine_module, "refine_all", "DIS refinement")
     warm = 2 * args.window + 4
     frames = first_frames(str(DEMO_CLIP), warm + args.frames, tuple(args.size))
-    at_once = {m: m.on_cores for m in (refine_module, warp_module)}
+    at_once = {m: m.on_cores for m in (refine_module,)}
     variants = {"all cores": at_once, "one at a time": {m: lambda fn, items: [fn(i) for i in items] for m in at_once}}
     if not args.one_core_too:
         del variants["one at a time"]

@@ -1,10 +1,9 @@
 """Single-threaded CPU work spread over the cores torch was given (``on_cores``).
 
-Some of a frame's CPU work runs on one core however many torch has: OpenCV's DIS flow (kept
-out of OpenCV's own thread pool, see ``streamdeblur.models.refine``) and ``grid_sample`` on
-one frame (ATen's CPU kernel parallelises over the batch only). Independent calls of those
-run here in threads at once; both release the GIL. docs/BENCHMARKS.md ("CPU speed") has what
-it saves.
+Some of a frame's CPU work runs on one core however many torch has: OpenCV's DIS flow, kept
+out of OpenCV's own thread pool (``streamdeblur.models.refine``). Independent calls of it run
+here in threads at once (it releases the GIL). docs/BENCHMARKS.md ("CPU speed") has what it
+saves.
 """
 
 from __future__ import annotations

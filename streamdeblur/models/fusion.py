@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from streamdeblur.errors import StreamDeblurError
-from streamdeblur.models.warp import warp_each
+from streamdeblur.models.warp import warp
 
 
 def _act() -> nn.Module:
@@ -81,31 +81,30 @@ class FusionNet(nn.Module):
     def fuse(self, centre: tuple[torch.Tensor, torch.Tensor], neighbours: list[tuple[torch.Tensor, torch.Tensor]], flows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """U-Net input (centre features, fused features, weight sum) and the weights (BxNx1xhxw).
 
-        ``flows[i]``: flow centre -> neighbour i at half resolution."""
+        ``flows[i]``: flow centre -> neighbour i at half resolution. All neighbours go through
+        the warp and the confidence head as one batch (N*B frames): on the CPU ``grid_sample``
+        spreads a batch over the cores, on CUDA it is one launch per operation, not N."""
         feat_c, both_c = centre
-        c = feat_c.shape[1]
+        n = len(neighbours)
+        if not n:
+            zero = torch.zeros_like(feat_c[:, :1])
+            return torch.cat([feat_c, feat_c, zero], 1), zero[:, None]
+        b, c = feat_c.shape[:2]
         img_c = both_c[:, c:]
-        num = feat_c
-        den = torch.ones_like(feat_c[:, :1])
-        weights = []
         # The confidence head's first (1x1) layer on [centre, warped features, |photometric
         # difference|], split by input: the centre's part once per window, and no
         # concatenated copy per neighbour (it cost as much as the warp on the CPU).
         first, act, last = self.conf
         w_c, w_f, w_d = first.weight.split([c, c, 3], dim=1)
         w_warped = torch.cat([w_f, torch.zeros_like(w_d)], 1)
-        centre_part = F.conv2d(feat_c, w_c, first.bias)
-        for warped, valid in warp_each([(both_n, flow) for (_, both_n), flow in zip(neighbours, flows)]):
-            fw, iw = warped[:, :c], warped[:, c:]
-            hidden = centre_part + F.conv2d(warped, w_warped) + F.conv2d((iw - img_c).abs(), w_d)
-            w = torch.sigmoid(last(act(hidden))) * valid
-            num = num + w * fw
-            den = den + w
-            weights.append(w)
-        fused = num / den
-        n = max(len(neighbours), 1)
+        warped, valid = warp(torch.cat([both for _, both in neighbours]), torch.cat(flows))  # neighbour-major
+        diff = (warped[:, c:].unflatten(0, (n, b)) - img_c).abs().flatten(0, 1)
+        hidden = (F.conv2d(warped, w_warped) + F.conv2d(diff, w_d)).unflatten(0, (n, b)) + F.conv2d(feat_c, w_c, first.bias)
+        w = (torch.sigmoid(last(act(hidden.flatten(0, 1)))) * valid).unflatten(0, (n, b))  # N x B x 1 x h x w
+        den = 1 + w.sum(0)
+        fused = (feat_c + (w * warped[:, :c].unflatten(0, (n, b))).sum(0)) / den
         x = torch.cat([feat_c, fused, (den - 1) / n], 1)
-        return x, torch.stack(weights, 1) if weights else den[:, None] * 0
+        return x, w.transpose(0, 1)
 
     def restore(self, x: torch.Tensor) -> torch.Tensor:
         """U-Net on the fused half-resolution input: the full-resolution residual (Bx3xHxW)."""

@@ -10,8 +10,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from streamdeblur.models.cores import on_cores
-
 
 def _grid(flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Normalised float32 sampling grid (BxHxWx2) for ``p + flow(p)``, and its x and y planes
@@ -40,15 +38,6 @@ def warp(x: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     # from the two planes, not the interleaved grid: 0.7 against 2.4 ms for four 640x360 frames
     valid = (torch.maximum(gx.abs(), gy.abs()) <= 1.0).unsqueeze(1).to(x.dtype)
     return _sample(x, grid), valid
-
-
-def warp_each(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """:func:`warp` of each (x, flow). One-frame warps on the CPU run at once on all cores
-    (``grid_sample`` runs one frame on one core; the fusion's warps and confidence at 640x360,
-    k=2, 2 cores: 30 -> 24 ms per frame)."""
-    if pairs and all(x.device.type == "cpu" and x.shape[0] == 1 for x, _ in pairs):
-        return on_cores(lambda p: warp(*p), pairs)
-    return [warp(x, f) for x, f in pairs]
 
 
 def compose(f_ab: torch.Tensor, f_bc: torch.Tensor) -> torch.Tensor:
