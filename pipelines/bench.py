@@ -358,9 +358,9 @@ only where it helps): ``ModelConfig`` fields over the defaults."""
 
 def cuda_fast_path(model: str, log: Log = print) -> dict[str, dict[str, object]]:
     """Model-only frames/s of each ``FAST_PATH`` variant, 1280x720 k=2 fp16, and 4 and 8
-    cameras batched into one forward pass at fp16 and fp32: one camera's frame is launch-bound
-    (session 18: ~1200-1500 kernels, the GPU busy a third of the time), so whether FP16 pays
-    shows only where batches keep the GPU busy."""
+    cameras batched into one forward pass at fp16 and fp32 (and 8 at fp32 without TF32): one
+    camera's frame is launch-bound (session 18: ~1200-1500 kernels, the GPU busy a third of
+    the time), so whether FP16 pays shows only where batches keep the GPU busy."""
     out: dict[str, dict[str, object]] = {}
     for name, settings in FAST_PATH.items():
         row = model_speed(model, RESOLUTIONS["1280x720"], 2, "cuda", "fp16", frames=24, **settings)
@@ -371,4 +371,15 @@ def cuda_fast_path(model: str, log: Log = print) -> dict[str, dict[str, object]]
             name = f"batch_{cams}_cameras" + ("" if prec == "fp16" else "_fp32")
             out[name] = model_speed(model, RESOLUTIONS["1280x720"], 2, "cuda", prec, frames=24, cameras=cams)
             log(f"cuda fast path {cams} cameras in one batch, {prec}: {out[name]['fps']} frames/s in total")
+    # "fp32" on CUDA runs cuDNN's convolutions in TF32 by default (torch.backends.cudnn.allow_tf32):
+    # tensor-core math already; IEEE float32 convolutions for comparison
+    import torch
+
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        out["batch_8_cameras_fp32_no_tf32"] = model_speed(model, RESOLUTIONS["1280x720"], 2, "cuda", "fp32", frames=24, cameras=8)
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
+    log(f"cuda fast path 8 cameras in one batch, fp32 without TF32: {out['batch_8_cameras_fp32_no_tf32']['fps']} frames/s in total")
     return out
