@@ -20,8 +20,8 @@ for p in fp32 fp16; do
   echo "== eval $p"; timeout 90 python3 -m streamdeblur eval --clips 24 --device cuda --precision $p --json "$OUT/eval_$p.json" \
     > "$OUT/eval_$p.txt" 2>&1; grep -E "^(blurred input|model k=0 \(single frame\)|model k=2 \(full\)) " "$OUT/eval_$p.txt"
 done
+echo "== profile"; timeout 120 python3 tools/cuda_profile.py > "$OUT/profile.txt" 2>&1; grep "frames/s" "$OUT/profile.txt"
 for r in auto none; do  # reprocess refines on CUDA by default (offline_config); what it costs there
-  echo "== reprocess flow_refine $r"; timeout 60 python3 -m streamdeblur reprocess data/car-detection.mp4 -o "$OUT/reprocess_$r.mp4" \
+  echo "== reprocess flow_refine $r"; timeout 45 python3 -m streamdeblur reprocess data/car-detection.mp4 -o "$OUT/reprocess_$r.mp4" \
     --device cuda --flow-refine $r --quiet 2>&1 | tail -1; rm -f "$OUT/reprocess_$r.mp4"
 done
-echo "== profile"; timeout 120 python3 tools/cuda_profile.py > "$OUT/profile.txt" 2>&1; grep "frames/s" "$OUT/profile.txt"
