@@ -160,7 +160,7 @@ def test_low_precision_weights_are_cast_once_to_the_same_output(net: DeblurNet, 
     cfg = ModelConfig(name="test", window=1, device="cpu", precision="bf16")
     eng = DeblurEngine(cfg, model=net)
     assert {p.dtype for p in eng.model.parameters()} == {torch.bfloat16} and {p.dtype for p in net.parameters()} == {torch.float32}
-    monkeypatch.setattr(DeblurEngine, "_weights_for", lambda self, model: model)
+    monkeypatch.setattr(DeblurEngine, "_weights_for", lambda self, model, shared: model)
     ref = DeblurEngine(cfg, model=net)
     assert ref.model is net
     clip = frames(4)

@@ -100,11 +100,12 @@ class DeblurEngine:
         self.precision = pick_precision(cfg.precision, dev)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        shared = model is not None
         if model is None:
             model, self.meta = load_model(cfg.name, cfg.weights, cfg.flow, cfg.flow_scale)
         else:
             self.meta = {}
-        model = self._weights_for(model)
+        model = self._weights_for(model, shared)
         model.flow_scale = cfg.flow_scale
         model.flow_max_pixels = cfg.flow_max_pixels
         model.flow.iters = cfg.flow_iters
@@ -161,13 +162,16 @@ class DeblurEngine:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _weights_for(self, model: DeblurNet) -> DeblurNet:
+    def _weights_for(self, model: DeblurNet, shared: bool) -> DeblurNet:
         """``model`` with its weights in autocast's dtype (fp16, bf16): the values autocast
         would cast them to on every call, cast once (on the CPU at bf16, 512 -> 305 copies a
-        frame, the same output bytes; on CUDA each is a kernel launch). A copy, so that
-        engines sharing a model at other precisions keep theirs."""
+        frame, the same output bytes; on CUDA each is a kernel launch). A ``shared`` model
+        (passed in by the caller) is copied first, so that engines sharing it at other
+        precisions keep theirs."""
         low = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision)
-        return copy.deepcopy(model).to(low) if low is not None else model
+        if low is None:
+            return model
+        return (copy.deepcopy(model) if shared else model).to(low)
 
     def _ctx(self):
         if self.precision == "fp16":
