@@ -76,15 +76,13 @@ def main() -> int:
         timed(engine_module, "refine_all", "DIS refinement")
     warm = 2 * args.window + 4
     frames = first_frames(str(DEMO_CLIP), warm + args.frames, tuple(args.size))
-    at_once = {m: m.on_cores for m in (refine_module,)}
-    variants = {"all cores": at_once, "one at a time": {m: lambda fn, items: [fn(i) for i in items] for m in at_once}}
+    variants = {"all cores": refine_module.on_cores, "one at a time": lambda fn, items: [fn(i) for i in items]}
     if not args.one_core_too:
         del variants["one at a time"]
     times: dict[str, dict[str, list[float]]] = {v: defaultdict(list) for v in variants}
     for r in range(args.rounds):
-        for name, calls in variants.items():
-            for module, fn in calls.items():
-                module.on_cores = fn
+        for name, on_cores in variants.items():
+            refine_module.on_cores = on_cores
             stream = f"{name} {r}"
             for img in frames[:warm]:
                 engine.push(stream, img)
