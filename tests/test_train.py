@@ -36,6 +36,29 @@ def test_cached_crops_keep_flow_consistent_through_flips(tmp_path) -> None:
     assert right < 0.7 * wrong, (right, wrong)
 
 
+def test_a_sharp_share_of_the_cache_leaves_out_the_blur_only(tmp_path) -> None:
+    """``build_cache(sharp=...)``: the chosen clips keep their ground truth (same paths) but
+    lose the blur, so their input is closer to it; the other clips are the plain cache's."""
+    import numpy as np
+
+    from streamdeblur.train.cache import _open
+
+    def arrays(root):
+        return _open(root, json.loads((root / "meta.json").read_text()), "r")
+
+    plain = arrays(build_cache(tmp_path / "plain", 8, size=96, n_frames=3, seed=5, workers=1))
+    mixed = arrays(build_cache(tmp_path / "mixed", 8, size=96, n_frames=3, seed=5, workers=1, sharp=0.5))
+    err = lambda a, i: np.abs(a["blurred"][i].astype(float) - a["sharp"][i]).mean()  # noqa: E731
+    unblurred = 0
+    for i in range(8):
+        assert np.array_equal(plain["sharp"][i], mixed["sharp"][i])
+        if np.array_equal(plain["blurred"][i], mixed["blurred"][i]):
+            continue
+        unblurred += 1
+        assert err(mixed, i) < err(plain, i), i
+    assert 0 < unblurred < 8
+
+
 def test_phased_training_runs_and_resumes(tmp_path) -> None:
     """flow -> single-frame fusion -> joint with the flow frozen and its flows cached;
     a second run with more joint steps resumes from ``last.pt``."""

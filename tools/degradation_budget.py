@@ -10,8 +10,11 @@ each version is scored before and after the model (default settings):
 "no motion blur" shortens the exposure to nothing (the frames still move: the window still
 has to be aligned), "no lens blur" drops the Gaussian and defocus blur, "no noise" scales
 the sensor noise to 1e-6 (so that the random stream, and every later clip, stays the same),
-"no H.264" skips the codec round trip. PSNR over frames 2-4, plate region on frame 3, as
-``streamdeblur eval``. docs/BENCHMARKS.md, "What limits the PSNR gain".
+"no H.264" skips the codec round trip. "sharp camera" has no blur at all, only noise and
+H.264 (``SynthParams.unblurred``: what a focused camera with a fast shutter gives; the model
+should leave its detail alone), and "H.264 at CRF 38" compresses harder than the training
+clips' 18-32. PSNR over frames 2-4, plate region on frame 3, as ``streamdeblur eval``.
+docs/BENCHMARKS.md, "What limits the PSNR gain".
 """
 
 from __future__ import annotations
@@ -54,14 +57,19 @@ def _no_codec(p: SynthParams) -> SynthParams:
     return replace(p, crf=None)
 
 
+def _crf38(p: SynthParams) -> SynthParams:
+    return p if p.crf is None else replace(p, crf=38)
+
+
 VERSIONS = {
     "full degradation (eval's clips)": (),
     "no motion blur": (_no_motion,),
     "no lens blur": (_no_lens,),
     "no H.264": (_no_codec,),
     "no noise": (_no_noise,),
-    "noise + H.264 only (no blur)": (_no_motion, _no_lens),
+    "sharp camera (noise + H.264 only)": (SynthParams.unblurred,),
     "blur only (no noise, no H.264)": (_no_noise, _no_codec),
+    "H.264 at CRF 38": (_crf38,),
 }
 
 

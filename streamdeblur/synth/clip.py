@@ -67,6 +67,12 @@ class SynthParams:
             gaussian_sigma=self.gaussian_sigma * s, defocus_radius=self.defocus_radius * s, strength=1.0,
         )
 
+    def unblurred(self) -> "SynthParams":
+        """These parameters without any blur: a focused camera with a fast shutter. The frames
+        still move; noise and H.264 are kept. (The exposure is made negligible rather than 0
+        so that every random draw, and so every later clip, stays the same.)"""
+        return replace(self, exposure=1e-6, gaussian_sigma=0.0, defocus_radius=0.0)
+
     @classmethod
     def random(cls, rng: np.random.Generator) -> "SynthParams":
         """A random degradation from the training distribution (mild to severe)."""

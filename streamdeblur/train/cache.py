@@ -32,6 +32,7 @@ from streamdeblur.errors import StreamDeblurError
 from streamdeblur.models.deblur import DeblurNet, cat_states, split_batch
 from streamdeblur.models.refine import FlowRefiner, grey, refine_all
 from streamdeblur.models.warp import resize_flow
+from streamdeblur.synth import SynthParams
 from streamdeblur.train.data import clip_tensors, load_sources, sample_clip, to_tensor
 
 CLIP_SIZE = 256
@@ -65,10 +66,14 @@ def _render(args: tuple[Path, dict, int, int]) -> int:
     widths = meta.get("plate_width")
     sources = [s for s in _worker_sources if s.box is not None] if widths else _worker_sources
     plates = {"plate_bias": 1.0, "plate_width": tuple(widths)} if widths else {}
+    share = meta.get("sharp", 0.0)
     for i in range(start, stop):
         rng = np.random.default_rng([meta["seed"], i])
         src = sources[rng.integers(len(sources))]
-        clip, box = sample_clip(src, rng, meta["size"], meta["n_frames"], **plates)
+        # a clip's own stream decides whether it is sharp: the others stay those of a cache without
+        unblurred = bool(share) and np.random.default_rng([meta["seed"], i, 1]).random() < share
+        clip, box = sample_clip(src, rng, meta["size"], meta["n_frames"], **plates,
+                                adjust=SynthParams.unblurred if unblurred else None)
         if "plate_box" in arrays:
             arrays["plate_box"][i] = box if box is not None else (-1, -1, -1, -1)
         arrays["blurred"][i] = np.stack(clip.blurred)
@@ -80,12 +85,16 @@ def _render(args: tuple[Path, dict, int, int]) -> int:
 
 
 def build_cache(root: Path, count: int, size: int = CLIP_SIZE, n_frames: int = 5, seed: int = 0, workers: int = 2,
-                plate_width: tuple[float, float] | None = None, labels: bool = False) -> Path:
+                plate_width: tuple[float, float] | None = None, labels: bool = False, sharp: float = 0.0) -> Path:
     """Render ``count`` training clips into ``root`` (reused when it already holds the same set).
 
     ``plate_width`` (lo, hi): a plate cache (see the module doc); ``labels``: keep its plate
-    boxes too."""
+    boxes too; ``sharp``: share of the clips rendered without blur (``SynthParams.unblurred``:
+    noise and H.264 only), so the network learns to leave a sharp camera's detail alone; the
+    other clips are those of the same cache without it."""
     meta = {"count": count, "size": size, "n_frames": n_frames, "seed": seed, "version": 1}
+    if sharp:
+        meta["sharp"] = float(sharp)
     if plate_width is not None:
         meta["plate_width"] = [float(v) for v in plate_width]
         if labels:

@@ -56,6 +56,9 @@ class Schedule:
     crop comes from them with probability ``plate_share``. With a non-zero ``--seed`` both
     folder names end in ``-seed<s>``."""
     plate_share: float = 0.5
+    sharp_share: float = 0.0
+    """With ``cache``: share of every cache's clips rendered without blur, noise and H.264
+    only (``build_cache(sharp=...)``; the folder names end in ``-sharp<percent>``)."""
     plate_width: tuple[float, float] = (64.0, 192.0)
     plate_clips: float = 0.0
     """Without ``cache``: share of the clips rendered on the fly around a plate photo's plate
@@ -218,6 +221,14 @@ SCHEDULES["cpu-window-refined-plates-fresh"] = replace(SCHEDULES["cpu-window-ref
 # second batch of 4 plate crops a step, on the seed-3 caches (run with --seed 3), 30 min
 SCHEDULES["cpu-window-refined-plates-ocr"] = replace(SCHEDULES["cpu-window-refined-plates-more"], text_weight=2e-4, minutes=30,
                                                      init="runs/window-refined-plates-more/last.pt")
+
+# sessions 23-24, tried and not shipped (MODEL_CARD): stage 10's recipe continued from the
+# shipped stage-10 file, with 10% of every cache's clips sharp (no blur; noise and H.264
+# kept): stage 10 sharpens plates that were already sharp (plate region 31.03 -> 30.20 dB,
+# tools/degradation_budget.py "sharp camera"); this wins back a third of it, costs the blurred
+# plates' reads
+SCHEDULES["cpu-window-sharp"] = replace(SCHEDULES["cpu-window-refined-plates-ocr"], sharp_share=0.1,
+                                        init="streamdeblur/weights/raft_fusion_small.pt")
 
 PHASES = ("flow", "fusion", "joint")
 
@@ -423,11 +434,14 @@ class Trainer:
             return ClipDataset(self.s.crop, 5, seed=seed, plate_clips=self.s.plate_clips, plate_width=self.s.plate_width)
         workers = max(2, self.s.workers)
         suffix = f"-seed{self.seed}" if self.seed else ""  # one folder per seed: another seed never overwrites a cache
-        roots = [(build_cache(self.out.parent / f"cache-{self.s.cache}{suffix}", self.s.cache, seed=self.seed, workers=workers),
+        sharp = self.s.sharp_share
+        suffix += f"-sharp{round(sharp * 100)}" if sharp else ""
+        roots = [(build_cache(self.out.parent / f"cache-{self.s.cache}{suffix}", self.s.cache, seed=self.seed, workers=workers,
+                              sharp=sharp),
                   1.0 - (self.s.plate_share if self.s.plate_cache else 0.0))]
         if self.s.plate_cache:
             roots.append((build_cache(self.out.parent / f"cache-plates-{self.s.plate_cache}{suffix}", self.s.plate_cache, seed=self.seed,
-                                      workers=workers, plate_width=self.s.plate_width), self.s.plate_share))
+                                      workers=workers, plate_width=self.s.plate_width, sharp=sharp), self.s.plate_share))
         frozen = phase == "joint" and self.s.cached_flows
         refined = frozen and bool(self.s.flow_refine)
         if frozen:
@@ -439,7 +453,7 @@ class Trainer:
                     add_flows(root, self.model, self.s.flow_cache, tag=tag)
         if phase == "joint" and self.s.text_weight:
             text_root = build_cache(self.out.parent / f"cache-platetext-{self.s.text_cache}{suffix}", self.s.text_cache, seed=self.seed,
-                                    workers=workers, plate_width=self.s.plate_width, labels=True)
+                                    workers=workers, plate_width=self.s.plate_width, labels=True, sharp=sharp)
             if refined:
                 add_refined_flows(text_root, self.model, self.s.text_cache, self.pairs, self.s.flow_refine, tag=tag)
             self._text_it = iter(torch.utils.data.DataLoader(PlateTextClips(text_root, self.s.crop, seed=seed, with_refined=refined),
@@ -550,6 +564,8 @@ def schedule(name: str, **overrides) -> Schedule:
         raise StreamDeblurError(f"crop {s.crop}: larger than the cached clips ({CLIP_SIZE})")
     if not 0.0 <= s.plate_share <= 1.0 or s.plate_cache < 0:
         raise StreamDeblurError(f"plate_share must be in [0, 1] and plate_cache not negative, not {s.plate_share} / {s.plate_cache}")
+    if not 0.0 <= s.sharp_share < 1.0:
+        raise StreamDeblurError(f"sharp_share must be in [0, 1), not {s.sharp_share}")
     if s.minutes is not None and s.minutes <= 0:
         raise StreamDeblurError(f"minutes must be positive, not {s.minutes}")
     return s
