@@ -36,9 +36,8 @@ from streamdeblur.errors import report  # noqa: E402
 from streamdeblur.models.engine import DeblurEngine  # noqa: E402
 from streamdeblur.models.weights import load_model  # noqa: E402
 from streamdeblur.synth import SynthParams  # noqa: E402
+from streamdeblur.synth.clip import QUIET  # noqa: E402
 from streamdeblur.train.evaluate import _run_engine, _score, clips_parser, make_clips  # noqa: E402
-
-QUIET = 1e-6
 
 
 def _no_motion(p: SynthParams) -> SynthParams:

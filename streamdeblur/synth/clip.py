@@ -12,6 +12,10 @@ from streamdeblur.synth.codec import h264_roundtrip
 from streamdeblur.synth.optics import add_noise, optical_blur, quantise, to_display, to_linear, warp
 from streamdeblur.synth.trajectory import Path, compose, invert
 
+QUIET = 1e-6
+"""What a parameter is set to instead of 0 to switch its effect off: the random draws it
+scales still happen, so every later draw, and every later clip, stays the same."""
+
 
 @dataclass
 class SynthParams:
@@ -69,9 +73,8 @@ class SynthParams:
 
     def unblurred(self) -> "SynthParams":
         """These parameters without any blur: a focused camera with a fast shutter. The frames
-        still move; noise and H.264 are kept. (The exposure is made negligible rather than 0
-        so that every random draw, and so every later clip, stays the same.)"""
-        return replace(self, exposure=1e-6, gaussian_sigma=0.0, defocus_radius=0.0)
+        still move; noise and H.264 are kept (the exposure is ``QUIET``, not 0)."""
+        return replace(self, exposure=QUIET, gaussian_sigma=0.0, defocus_radius=0.0)
 
     @classmethod
     def random(cls, rng: np.random.Generator) -> "SynthParams":

@@ -433,15 +433,16 @@ class Trainer:
         if not self.s.cache:
             return ClipDataset(self.s.crop, 5, seed=seed, plate_clips=self.s.plate_clips, plate_width=self.s.plate_width)
         workers = max(2, self.s.workers)
-        suffix = f"-seed{self.seed}" if self.seed else ""  # one folder per seed: another seed never overwrites a cache
-        sharp = self.s.sharp_share
-        suffix += f"-sharp{round(sharp * 100)}" if sharp else ""
-        roots = [(build_cache(self.out.parent / f"cache-{self.s.cache}{suffix}", self.s.cache, seed=self.seed, workers=workers,
-                              sharp=sharp),
-                  1.0 - (self.s.plate_share if self.s.plate_cache else 0.0))]
+        # one folder per seed and sharp share: another never overwrites a cache
+        suffix = (f"-seed{self.seed}" if self.seed else "") + (f"-sharp{round(self.s.sharp_share * 100)}" if self.s.sharp_share else "")
+
+        def cache(prefix: str, count: int, **kw) -> Path:
+            return build_cache(self.out.parent / f"{prefix}{count}{suffix}", count, seed=self.seed, workers=workers,
+                               sharp=self.s.sharp_share, **kw)
+
+        roots = [(cache("cache-", self.s.cache), 1.0 - (self.s.plate_share if self.s.plate_cache else 0.0))]
         if self.s.plate_cache:
-            roots.append((build_cache(self.out.parent / f"cache-plates-{self.s.plate_cache}{suffix}", self.s.plate_cache, seed=self.seed,
-                                      workers=workers, plate_width=self.s.plate_width, sharp=sharp), self.s.plate_share))
+            roots.append((cache("cache-plates-", self.s.plate_cache, plate_width=self.s.plate_width), self.s.plate_share))
         frozen = phase == "joint" and self.s.cached_flows
         refined = frozen and bool(self.s.flow_refine)
         if frozen:
@@ -452,8 +453,7 @@ class Trainer:
                 else:
                     add_flows(root, self.model, self.s.flow_cache, tag=tag)
         if phase == "joint" and self.s.text_weight:
-            text_root = build_cache(self.out.parent / f"cache-platetext-{self.s.text_cache}{suffix}", self.s.text_cache, seed=self.seed,
-                                    workers=workers, plate_width=self.s.plate_width, labels=True, sharp=sharp)
+            text_root = cache("cache-platetext-", self.s.text_cache, plate_width=self.s.plate_width, labels=True)
             if refined:
                 add_refined_flows(text_root, self.model, self.s.text_cache, self.pairs, self.s.flow_refine, tag=tag)
             self._text_it = iter(torch.utils.data.DataLoader(PlateTextClips(text_root, self.s.crop, seed=seed, with_refined=refined),
