@@ -225,8 +225,8 @@ def test_edge_loss_sees_blur_that_the_mean_hides() -> None:
 
 
 def test_a_deeper_network_starts_from_the_smaller_ones_function(tmp_path) -> None:
-    """``fusion_blocks``: the blocks that the init checkpoint lacks start as the identity,
-    so the grown network restores exactly what the smaller one did, and then trains; a
+    """``fusion_blocks`` and ``fine_blocks``: the blocks that the init checkpoint lacks (at
+    1/4, 1/8 and 1/2 resolution) start as the identity, so the grown network restores exactly what the smaller one did, and then trains; a
     checkpoint that does not fit is refused."""
     import pytest
 
@@ -240,17 +240,18 @@ def test_a_deeper_network_starts_from_the_smaller_ones_function(tmp_path) -> Non
         torch.nn.init.normal_(p, std=0.05)
     torch.save({"model": small.state_dict()}, tmp_path / "small.pt")
     sched = Schedule(flow_steps=0, fusion_steps=2, joint_steps=0, crop=64, batch=1, val_clips=1, val_every=100, threads=1,
-                     workers=0, init=str(tmp_path / "small.pt"), fusion_blocks=(2, 4))
+                     workers=0, init=str(tmp_path / "small.pt"), fusion_blocks=(2, 4), fine_blocks=1)
     trainer = Trainer(sched, tmp_path / "run")
     big = trainer.model.eval()
-    assert len(big.fusion.down2) == 2 + 4 and len(big.fusion.down1) == 2 + 2
+    assert len(big.fusion.down2) == 2 + 4 and len(big.fusion.down1) == 2 + 2 and len(big.fusion.dec1) == 2 + 1
     clip = torch.rand(1, 5, 3, 64, 96)
     with torch.no_grad():
         assert torch.equal(small(clip, 2, [-2, -1, 1, 2])[0], big(clip, 2, [-2, -1, 1, 2])[0])
     trainer.run()
     ck = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
-    assert ck["config"]["fusion"]["blocks"] == (2, 4)
-    assert ck["model"]["fusion.down2.5.body.2.weight"].abs().sum() > 0, "the new block did not train"
+    assert ck["config"]["fusion"]["blocks"] == (2, 4) and ck["config"]["fusion"]["fine_blocks"] == 1
+    for block in ("down2.5", "dec1.2"):
+        assert ck["model"][f"fusion.{block}.body.2.weight"].abs().sum() > 0, f"the new block {block} did not train"
     with pytest.raises(StreamDeblurError, match="does not fit"):
         grow(DeblurNet(fusion=FusionSpec(widths=(16, 32, 64)), flow_scale=0.5), small.state_dict())
 

@@ -43,6 +43,9 @@ class FusionSpec:
     """U-Net channels at 1/2, 1/4, 1/8 resolution."""
     blocks: tuple[int, int] = (1, 2)
     """Residual blocks at 1/4 and 1/8."""
+    fine_blocks: int = 0
+    """Residual blocks at 1/2, at the end of the decoder (the level the output's detail comes
+    from)."""
     conf_hidden: int = 8
 
 
@@ -65,7 +68,7 @@ class FusionNet(nn.Module):
         self.up2 = nn.Conv2d(c3, c2, 1)
         self.dec2 = ResBlock(c2)
         self.up1 = nn.Conv2d(c2, c1, 1)
-        self.dec1 = nn.Sequential(nn.Conv2d(c1, c1, 3, padding=1), _act())
+        self.dec1 = nn.Sequential(nn.Conv2d(c1, c1, 3, padding=1), _act(), *[ResBlock(c1) for _ in range(s.fine_blocks)])
         self.out = nn.Conv2d(c1, 12, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)

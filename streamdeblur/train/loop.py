@@ -71,6 +71,9 @@ class Schedule:
     fusion_blocks: tuple[int, int] | None = None
     """Residual blocks of the restoration network at 1/4 and 1/8 (default ``FusionSpec``'s);
     blocks that ``init`` lacks start as the identity (``fusion.grow``)."""
+    fine_blocks: int = 0
+    """Residual blocks of the restoration network at 1/2 (``FusionSpec.fine_blocks``), grown
+    the same way."""
     lr_flow: float = 4e-4
     lr: float = 5e-4
     flow_lr_joint: float = 1e-4
@@ -230,6 +233,12 @@ SCHEDULES["cpu-window-refined-plates-ocr"] = replace(SCHEDULES["cpu-window-refin
 SCHEDULES["cpu-window-sharp"] = replace(SCHEDULES["cpu-window-refined-plates-ocr"], sharp_share=0.1,
                                         init="streamdeblur/weights/raft_fusion_small.pt")
 
+# session 25: stage 10's recipe from the shipped file on a larger restoration network: two
+# residual blocks at 1/2 resolution (where the output's detail comes from) and two more at
+# 1/8, all starting as the identity; twice stage 10's learning rate for the new blocks
+SCHEDULES["cpu-window-grown"] = replace(SCHEDULES["cpu-window-refined-plates-ocr"], fusion_blocks=(2, 8), fine_blocks=2,
+                                        lr=1e-4, minutes=45, init="streamdeblur/weights/raft_fusion_small.pt")
+
 PHASES = ("flow", "fusion", "joint")
 
 MODES = [  # (probability, k, causal): one network for every window
@@ -288,7 +297,9 @@ class Trainer:
         random.seed(seed)
         np.random.seed(seed)
         self.device = torch.device(sched.device)
-        spec = FusionSpec() if sched.fusion_blocks is None else FusionSpec(blocks=tuple(sched.fusion_blocks))
+        spec = FusionSpec(fine_blocks=sched.fine_blocks)
+        if sched.fusion_blocks is not None:
+            spec.blocks = tuple(sched.fusion_blocks)
         self.model = DeblurNet(fusion=spec, flow_scale=0.5).to(self.device)
         self.phase, self.step = "flow", 0
         self.opt = self._optimiser()
