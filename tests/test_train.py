@@ -226,8 +226,8 @@ def test_edge_loss_sees_blur_that_the_mean_hides() -> None:
 
 def test_a_deeper_network_starts_from_the_smaller_ones_function(tmp_path) -> None:
     """``fusion_blocks`` and ``fine_blocks``: the blocks that the init checkpoint lacks (at
-    1/4, 1/8 and 1/2 resolution) start as the identity, so the grown network restores exactly what the smaller one did, and then trains; a
-    checkpoint that does not fit is refused."""
+    1/4, 1/8 and 1/2 resolution) start as the identity, so the grown network restores exactly
+    what the smaller one did, and then trains; a checkpoint that does not fit is refused."""
     import pytest
 
     from streamdeblur.errors import StreamDeblurError
