@@ -70,7 +70,8 @@ def _render(args: tuple[Path, dict, int, int]) -> int:
     for i in range(start, stop):
         rng = np.random.default_rng([meta["seed"], i])
         src = sources[rng.integers(len(sources))]
-        # a clip's own stream decides whether it is sharp: the others stay those of a cache without
+        # a clip's own random stream decides whether it is sharp, so the other clips stay those
+        # of the same cache without a sharp share
         unblurred = bool(share) and np.random.default_rng([meta["seed"], i, 1]).random() < share
         clip, box = sample_clip(src, rng, meta["size"], meta["n_frames"], **plates,
                                 adjust=SynthParams.unblurred if unblurred else None)

@@ -297,9 +297,7 @@ class Trainer:
         random.seed(seed)
         np.random.seed(seed)
         self.device = torch.device(sched.device)
-        spec = FusionSpec(fine_blocks=sched.fine_blocks)
-        if sched.fusion_blocks is not None:
-            spec.blocks = tuple(sched.fusion_blocks)
+        spec = FusionSpec(blocks=tuple(sched.fusion_blocks or FusionSpec.blocks), fine_blocks=sched.fine_blocks)
         self.model = DeblurNet(fusion=spec, flow_scale=0.5).to(self.device)
         self.phase, self.step = "flow", 0
         self.opt = self._optimiser()
