@@ -18,6 +18,7 @@ from pathlib import Path
 import av
 
 from streamdeblur.config import ModelConfig, parse_config
+from streamdeblur.io.pixels import to_bgr
 from streamdeblur.io.reader import first_frames
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +83,7 @@ def bare_decode(video: Path) -> tuple[int, float]:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
-            frame.to_ndarray(format="bgr24")
+            to_bgr(frame)
             n += 1
     return n, time.perf_counter() - t0
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from av.video.reformatter import Interpolation
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -58,9 +59,11 @@ def write_clip(path: Path, frames: int = 30, width: int = 160, height: int = 96,
 
 
 def decode_direct(path: Path) -> list[np.ndarray]:
-    """Reference decode: plain PyAV, no streamdeblur code."""
+    """Reference decode: plain PyAV, no streamdeblur code, with swscale's exact rounding and
+    full chroma interpolation (what the reader promises; tests/test_pixels.py)."""
+    exact = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
     with av.open(str(path)) as container:
-        return [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+        return [f.to_ndarray(format="bgr24", interpolation=exact) for f in container.decode(video=0)]
 
 
 @pytest.fixture(scope="session")

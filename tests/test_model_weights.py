@@ -87,9 +87,13 @@ def test_shipped_model_restores_a_synthesized_blurred_clip() -> None:
         gains.append(_psnr(out[2], clip.sharp[2]) - base)
         gains1.append(_psnr(out1[2], clip.sharp[2]) - base)
         gains_bf16.append(_psnr(out_bf16[2], clip.sharp[2]) - base)
-    assert np.mean(gains) > 1.0, gains
+    # stage 11: k=2 +1.44 / +0.77 dB, k=0 +0.56 / +0.37. Until session 26 the blurred crops
+    # came out of the old colour conversions ~2 levels dark and stage 10 gained +3.2 / +1.9
+    # (k=0 +2.3 / +1.6) here, much of it by undoing that (docs/BENCHMARKS.md "Colour conversions")
+    assert np.mean(gains) > 0.8, gains
     assert abs(np.mean(gains_bf16) - np.mean(gains)) < 0.1, (gains_bf16, gains)
-    assert np.mean(gains1) > 0.5, gains1
+    assert np.mean(gains1) > 0.25, gains1
+    assert np.mean(gains) > np.mean(gains1) + 0.3, (gains, gains1)  # the window adds to the single frame
 
 
 def test_export_can_take_the_flow_from_another_checkpoint(tmp_path: Path) -> None:

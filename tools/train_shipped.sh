@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Train the shipped weights (streamdeblur/weights/raft_fusion_small.pt) from scratch: the ten
-# stages of streamdeblur/weights/MODEL_CARD.md ("Schedule actually run") in order, about 8.5 h
+# Train the shipped weights (streamdeblur/weights/raft_fusion_small.pt) from scratch: the eleven
+# stages of streamdeblur/weights/MODEL_CARD.md ("Schedule actually run") in order, about 9.3 h
 # on 2 CPU cores. Each stage is resumable: run the script again after an interruption and the
 # finished stages resume at their end (their last.pt) and move on. The CPU schedules stop on
 # a time budget, so another machine runs more or fewer steps than the logged run.
@@ -26,3 +26,5 @@ train --schedule cpu-window-refined-plates --out runs/window-refined-plates --se
 train --schedule cpu-window-refined-plates-more --out runs/window-refined-plates-more --seed 3
 train --schedule cpu-window-refined-plates-ocr --out runs/window-refined-plates-ocr --seed 3   # stage 10
 export_to_weights runs/window-refined-plates-ocr/last.pt
+train --schedule cpu-window-colour --out runs/window-colour --seed 3   # stage 11: clips with exact colour conversions
+export_to_weights runs/window-colour/last.pt

@@ -22,6 +22,7 @@ from av.codec.hwaccel import HWAccel
 
 from streamdeblur.errors import SourceError
 from streamdeblur.frame import Frame
+from streamdeblur.io.pixels import to_bgr
 from streamdeblur.logutil import mask_url
 
 # FFmpeg's own messages (one per damaged packet) would flood the status lines: problems are
@@ -190,12 +191,9 @@ def read_frames(
                 if cap is not None and not cap.keep(media_t):
                     stats.skipped += 1
                     continue
-                if resize is not None and (frame.width, frame.height) != tuple(resize):
-                    # scaled inside the one YUV -> BGR conversion (swscale): half the time of
-                    # converting at full size and resizing the BGR copy (docs/BENCHMARKS.md)
-                    image = frame.to_ndarray(format="bgr24", width=resize[0], height=resize[1], interpolation="AREA")
-                else:
-                    image = frame.to_ndarray(format="bgr24")
+                # a resize happens inside the one YUV -> BGR conversion (swscale): half the time
+                # of converting at full size and resizing the BGR copy (docs/BENCHMARKS.md)
+                image = to_bgr(frame, resize)
                 stats.decoded += 1
                 yield Frame(
                     camera=camera,

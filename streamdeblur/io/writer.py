@@ -15,6 +15,7 @@ import av
 import numpy as np
 
 from streamdeblur.errors import StreamDeblurError
+from streamdeblur.io.pixels import from_bgr, tag_stream
 
 FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 
@@ -63,6 +64,7 @@ class VideoWriter:
         self._s.width, self._s.height = width, height
         self._s.pix_fmt = "yuv444p" if width % 2 or height % 2 else "yuv420p"
         self._s.time_base = self.time_base
+        tag_stream(self._s.codec_context)
         self._s.codec_context.time_base = self.time_base
         self._s.options = {"crf": str(crf), "preset": preset}
         self._n = 0
@@ -71,7 +73,7 @@ class VideoWriter:
     def write(self, image: np.ndarray, pts: int | None = None) -> None:
         if image.shape[:2] != (self.height, self.width):
             raise ValueError(f"frame size {image.shape[1]}x{image.shape[0]} != {self.width}x{self.height}")
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+        frame = from_bgr(image, self._s.pix_fmt)
         frame.pts = pts if pts is not None else int(round(self._n / (self.time_base * Fraction(self._s.average_rate or 25))))
         frame.time_base = self.time_base
         try:

@@ -33,9 +33,9 @@ def make_demo_clip(
     progress: bool = True,
 ) -> Path:
     """Write an H.264 mp4 showing ``count`` plates in turn; returns its path."""
-    import av
     from tqdm import tqdm
 
+    from streamdeblur.io.writer import VideoWriter
     from streamdeblur.synth import SynthParams, render_clip
 
     labels = []
@@ -56,10 +56,7 @@ def make_demo_clip(
     rng = np.random.default_rng(seed)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(out), "w") as container:
-        stream = container.add_stream("libx264", rate=round(fps))
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"preset": "medium", "crf": "23"}
+    with VideoWriter(out, w, h, fps=round(fps), crf=23, preset="medium") as writer:
         for label, (cx, cy) in tqdm(picked, desc="demo clip", unit="plate", disable=not progress):
             image = cv2.imread(str(label.image), cv2.IMREAD_COLOR)
             x, y, bw, bh = label.box
@@ -71,10 +68,7 @@ def make_demo_clip(
             params = SynthParams(velocity=(speed * np.cos(angle), speed * np.sin(angle)), shake_px=1.5, strength=strength, crf=None, fps=fps)
             clip = render_clip(scaled, (w, h), base, n, rng, params, with_flow=False)
             for frame in clip.blurred:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
-                    container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+                writer.write(frame)
     return out
 
 

@@ -7,6 +7,8 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from streamdeblur.io.pixels import from_bgr, tag_stream, to_bgr
+
 
 def h264_roundtrip(frames: list[np.ndarray], crf: int = 28, preset: str = "veryfast", fps: float = 25.0) -> list[np.ndarray]:
     """Encode BGR uint8 frames with libx264 (yuv420p) at ``crf`` and decode them again.
@@ -26,24 +28,25 @@ def h264_roundtrip(frames: list[np.ndarray], crf: int = 28, preset: str = "veryf
     enc.time_base = Fraction(1, 1000)
     enc.framerate = Fraction(fps).limit_denominator(1001)
     enc.options = {"crf": str(int(crf)), "preset": preset, "x264-params": "no-mbtree=1"}
+    tag_stream(enc)
     dec = av.CodecContext.create("h264", "r")
     out: list[np.ndarray] = []
 
     def drain(packets: list) -> None:
         for packet in packets:
             for frame in dec.decode(packet):
-                out.append(frame.to_ndarray(format="bgr24")[:h, :w])
+                out.append(to_bgr(frame)[:h, :w])
 
     for i, img in enumerate(frames):
         if (ph, pw) != (h, w):
             img = np.pad(img, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="bgr24")
+        vf = from_bgr(img)
         vf.pts = int(round(i * 1000 / fps))
         vf.time_base = Fraction(1, 1000)
         drain(enc.encode(vf))
     drain(enc.encode(None))
     for frame in dec.decode(None):
-        out.append(frame.to_ndarray(format="bgr24")[:h, :w])
+        out.append(to_bgr(frame)[:h, :w])
     if len(out) != len(frames):
         raise RuntimeError(f"H.264 round trip returned {len(out)} frames for {len(frames)}")
     return out

@@ -93,7 +93,9 @@ def build_cache(root: Path, count: int, size: int = CLIP_SIZE, n_frames: int = 5
     boxes too; ``sharp``: share of the clips rendered without blur (``SynthParams.unblurred``:
     noise and H.264 only), so the network learns to leave a sharp camera's detail alone; the
     other clips are those of the same cache without it."""
-    meta = {"count": count, "size": size, "n_frames": n_frames, "seed": seed, "version": 1}
+    # version 2: exact colour conversions in the H.264 step (io.pixels); version 1 clips came
+    # out 1-2.4 levels dark and green, and networks trained on them learned to brighten
+    meta = {"count": count, "size": size, "n_frames": n_frames, "seed": seed, "version": 2}
     if sharp:
         meta["sharp"] = float(sharp)
     if plate_width is not None:
@@ -104,7 +106,8 @@ def build_cache(root: Path, count: int, size: int = CLIP_SIZE, n_frames: int = 5
     done = root / "meta.json"
     if done.is_file() and json.loads(done.read_text()) == meta:
         return root
-    done.unlink(missing_ok=True)
+    for stale in root.glob("*.json"):  # meta.json and the flows stored for the old clips
+        stale.unlink()
     _open(root, meta, "w+")  # allocate
     chunk = 16
     jobs = [(root, meta, s, min(count, s + chunk)) for s in range(0, count, chunk)]
