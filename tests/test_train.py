@@ -21,6 +21,11 @@ def test_cached_crops_keep_flow_consistent_through_flips(tmp_path) -> None:
     root = build_cache(tmp_path / "cache", 3, size=96, n_frames=3, seed=5, workers=1)
     assert json.loads((root / "meta.json").read_text())["count"] == 3
     assert build_cache(root, 3, size=96, n_frames=3, seed=5, workers=1) == root  # reused, not re-rendered
+    # flows stored for the clips (add_flows / add_refined_flows) go when the clips are rendered again
+    (root / "refined_flow.json").write_text("{}")
+    build_cache(root, 3, size=96, n_frames=3, seed=6, workers=1)
+    assert not (root / "refined_flow.json").exists()
+    build_cache(root, 3, size=96, n_frames=3, seed=5, workers=1)
     items = iter(CachedClips(root, 64, seed=1))
     right = wrong = still = 0.0
     for _ in range(16):

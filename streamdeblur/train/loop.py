@@ -245,9 +245,9 @@ SCHEDULES["cpu-window-grown"] = replace(SCHEDULES["cpu-window-refined-plates-ocr
 SCHEDULES["cpu-window-colour"] = replace(SCHEDULES["cpu-window-refined-plates-ocr"], lr=1e-4, minutes=40,
                                          init="streamdeblur/weights/raft_fusion_small.pt")
 
-# and its flow network on the same clips' true flows (the seed-3 cache of 1000 clips, run with
-# --seed 3): on exactly converted frames OpenCV's DIS flow improved 9% (held-out EPE 1.741 ->
-# 1.578 px) and RAFT's barely (1.650 -> 1.642), so issue 3's "flow EPE below DIS" needs it
+# tried, not shipped: then its flow network on the same clips' true flows (the seed-3 cache of
+# 1000 clips, run with --seed 3). On exactly converted frames OpenCV's DIS flow improved 9%
+# (held-out EPE 1.741 -> 1.578 px) and RAFT's barely (1.650 -> 1.642); 30 min gave 1.616
 SCHEDULES["cpu-flow-colour"] = replace(SCHEDULES["cpu-flow-shipped"], cache=1000, minutes=30,
                                        init="runs/window-colour/last.pt")
 
