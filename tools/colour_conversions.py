@@ -12,7 +12,6 @@ step done exactly, and the milliseconds per frame of each (median of the frames)
 from __future__ import annotations
 
 import argparse
-import itertools
 import statistics
 import sys
 import time
@@ -24,14 +23,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipelines.bench import DEMO_CLIP  # noqa: E402
 from streamdeblur.io import pixels  # noqa: E402
+from streamdeblur.io.reader import first_frames  # noqa: E402
 
-CLIP = Path(__file__).resolve().parents[1] / "data" / "car-detection.mp4"
 
-
-def _timed(fn, *args, **kwargs):
+def _timed(fn):
     t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
+    out = fn()
     return out, (time.perf_counter() - t0) * 1e3
 
 
@@ -39,10 +38,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--sizes", nargs="+", default=["640x360", "1920x1080"])
-    ap.add_argument("--clip", default=str(CLIP))
+    ap.add_argument("--clip", default=str(DEMO_CLIP))
     args = ap.parse_args()
-    with av.open(args.clip) as container:
-        originals = [pixels.to_bgr(f) for f in itertools.islice(container.decode(video=0), args.frames)]
+    originals = first_frames(args.clip, args.frames)
     print(f"{len(originals)} frames of {args.clip}")
     print(f"{'size':>10} {'step':>7} {'conversion':>10} {'mean error B/G/R':>22} {'rmse':>6} {'ms':>6}")
     for size in args.sizes:
