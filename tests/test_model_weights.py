@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import DEMO_CLIP
+from conftest import DEMO_CLIP, SHARED_DATA
 
 from streamdeblur.config import ModelConfig
 from streamdeblur.errors import ConfigError
@@ -94,6 +94,30 @@ def test_shipped_model_restores_a_synthesized_blurred_clip() -> None:
     assert abs(np.mean(gains_bf16) - np.mean(gains)) < 0.1, (gains_bf16, gains)
     assert np.mean(gains1) > 0.25, gains1
     assert np.mean(gains) > np.mean(gains1) + 0.3, (gains, gains1)  # the window adds to the single frame
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "plates").is_dir(), reason="shared plate photos not available")
+def test_eval_command_scores_every_variant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``streamdeblur eval`` end to end on one small held-out clip per kind: every baseline and
+    variant scored, the flows against the clips' true flow, the report printed and written,
+    the shipped model ahead of its input and its flows ahead of none."""
+    from streamdeblur.cli import main
+
+    out = tmp_path / "eval.json"
+    assert main(["eval", "--clips", "1", "--size", "96", "96", "--threads", "1", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["split"] == "held-out" and r["clips_per_kind"] == 1 and r["size"] == 96
+    v = r["variants"]
+    for name in ("blurred input", "unsharp mask", "model k=0 (single frame)", "model k=2 zero flow", "model k=2 (full)",
+                 "model k=2 causal", "model k=2 flow_refine: none"):
+        for kind in ("", " [plates]", " [video]"):
+            assert np.isfinite(v[name + kind]["psnr"]) and np.isfinite(v[name + kind]["warp_err"]), name + kind
+    assert v["model k=2 (full)"]["psnr"] > v["blurred input"]["psnr"] + 0.5, v
+    epe = r["flow_epe"]  # the flow the CPU engine aligns with (DIS refining the network's) has its own row
+    assert set(epe) == {"raft (ours)", "opencv_dis", "opencv_farneback", "zero", "raft + dis fast (engine)"}
+    assert epe["zero"] > 1.0 and max(epe["raft (ours)"], epe["raft + dis fast (engine)"]) < 0.7 * epe["zero"], epe
+    printed = capsys.readouterr().out
+    assert "model k=2 (full)" in printed and "raft + dis fast (engine)" in printed
 
 
 def test_export_can_take_the_flow_from_another_checkpoint(tmp_path: Path) -> None:

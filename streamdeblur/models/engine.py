@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from streamdeblur.config import ModelConfig
 from streamdeblur.errors import ConfigError
 from streamdeblur.models.deblur import DeblurNet, FrameState, cat_states, split_state
-from streamdeblur.models.refine import FlowRefiner, grey, refine_all
+from streamdeblur.models.refine import FlowRefiner, grey, refine_all, refine_preset
 from streamdeblur.models.temporal import fuse_frames
 from streamdeblur.models.warp import compose, invert, resize_flow
 from streamdeblur.models.weights import load_model
@@ -124,8 +124,7 @@ class DeblurEngine:
         """The network's window (neighbours on each side)."""
         self.k_frames = cfg.window if cfg.fuse in ("frames", "both") else 0
         """The restored frames' window."""
-        refine = cfg.flow_refine if cfg.flow_refine != "auto" else ("fast" if dev.type == "cpu" else "none")
-        self.refine = refine if self.k else "none"
+        self.refine = refine_preset(cfg.flow_refine, dev) if self.k else "none"
         """DIS preset refining the windows' flows, or ``none``."""
         self._refiner = FlowRefiner(self.refine) if self.refine != "none" else None
         self.delay = cfg.delay

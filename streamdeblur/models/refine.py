@@ -26,6 +26,14 @@ DIS_PRESETS = {
 }
 
 
+def refine_preset(setting: str, device: torch.device) -> str:
+    """``model.flow_refine`` as run on ``device``: ``auto`` is ``fast`` on the CPU and ``none``
+    elsewhere (DIS runs on the CPU; a GPU's frames would make the round trip)."""
+    if setting != "auto":
+        return setting
+    return "fast" if device.type == "cpu" else "none"
+
+
 def grey(image: torch.Tensor) -> np.ndarray:
     """A 1x3xHxW frame in [0, 1] as the HxW uint8 image DIS reads (channel mean, on the host)."""
     return image.float().mean(1)[0].mul(255).round_().to(torch.uint8).cpu().numpy()

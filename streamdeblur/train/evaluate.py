@@ -130,11 +130,18 @@ def plate_region(output: np.ndarray, clip: EvalClip) -> tuple[np.ndarray, np.nda
     return (a, b) if min(a.shape[:2]) >= 11 else None
 
 
-def flow_epe(model, clips: list[EvalClip]) -> dict[str, float]:
-    """End-point error (px, full resolution) of frame 2 -> 3 flow on the blurred frames."""
+def flow_epe(model, clips: list[EvalClip], refine: str = "none") -> dict[str, float]:
+    """End-point error (px, full resolution) of frame 2 -> 3 flow on the blurred frames: the
+    flow network's, OpenCV's DIS and Farneback flows, zero flow, and with a ``refine`` preset
+    other than ``none`` the flow the engine aligns with (the network's refined by DIS,
+    ``models.refine``)."""
     from streamdeblur.models.deblur import split_state
+    from streamdeblur.models.refine import FlowRefiner, grey
 
     res: dict[str, list[float]] = {"raft (ours)": [], "opencv_dis": [], "opencv_farneback": [], "zero": []}
+    refiner = FlowRefiner(refine) if refine != "none" else None
+    if refiner:
+        res[f"raft + dis {refine} (engine)"] = []
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     dev = next(model.parameters()).device  # float32 wherever the engines moved it
     for c in clips:
@@ -144,13 +151,17 @@ def flow_epe(model, clips: list[EvalClip]) -> dict[str, float]:
             ta = torch.from_numpy(np.stack([a, b])).permute(0, 3, 1, 2).to(dev).float() / 255
             s = model.encode(ta)
             sa, sb = split_state(s)
-            f = resize_flow(model.pair_flow(sa, sb), a.shape[:2])[0].permute(1, 2, 0).cpu().numpy()
+            raw = model.pair_flow(sa, sb)
+            f = resize_flow(raw, a.shape[:2])[0].permute(1, 2, 0).cpu().numpy()
         preds = {
             "raft (ours)": f,
             "opencv_dis": dis.calc(ga, gb, None),
             "opencv_farneback": cv2.calcOpticalFlowFarneback(ga, gb, None, 0.5, 4, 15, 3, 5, 1.2, 0),
             "zero": np.zeros_like(gt),
         }
+        if refiner:
+            refined = refiner(grey(ta[:1]), grey(ta[1:]), raw)
+            preds[f"raft + dis {refine} (engine)"] = refined[0].permute(1, 2, 0).cpu().numpy()
         for k, p in preds.items():
             res[k].append(float(np.linalg.norm(p - gt, axis=-1).mean()))
     return {k: float(np.mean(v)) for k, v in res.items()}
@@ -162,6 +173,7 @@ def evaluate(cfg: ModelConfig, clips: int = 24, size: tuple[int, int] = (256, 25
     from tqdm import tqdm
 
     from streamdeblur.models.engine import DeblurEngine
+    from streamdeblur.models.refine import refine_preset
     from streamdeblur.models.weights import load_model
 
     if cfg.name == "none" and not cfg.weights:
@@ -212,7 +224,7 @@ def evaluate(cfg: ModelConfig, clips: int = 24, size: tuple[int, int] = (256, 25
             add(name, clip.kind, {**_score(out, clip), "ms_per_frame": sec * 1000})
     table = {name: {m: float(np.mean(v)) for m, v in ms.items()} for name, ms in rows.items()}
     result = {"weights": meta, "clips_per_kind": clips, "split": "held-out" if held_out else "training", "size": side, "frames_per_clip": N_FRAMES, "variants": table,
-              "flow_epe": flow_epe(model, data), "threads": torch.get_num_threads(),
+              "flow_epe": flow_epe(model, data, refine_preset(cfg.flow_refine, next(model.parameters()).device)), "threads": torch.get_num_threads(),
               "flow": {"arch": model.flow.arch, "scale": model.flow_scale, "iters": model.flow.iters}}
     if speed:
         result["speed"] = speed_test(cfg, model)

@@ -251,6 +251,11 @@ SCHEDULES["cpu-window-colour"] = replace(SCHEDULES["cpu-window-refined-plates-oc
 SCHEDULES["cpu-flow-colour"] = replace(SCHEDULES["cpu-flow-shipped"], cache=1000, minutes=30,
                                        init="runs/window-colour/last.pt")
 
+# session 27: a second cosine cycle of it at two thirds of its peak learning rate, 60 min, on
+# fresh clips (run with --seed 4: a new cache of 1000 clips and their true flows)
+SCHEDULES["cpu-flow-colour-more"] = replace(SCHEDULES["cpu-flow-colour"], flow_steps=4000, minutes=60, lr_flow=1e-4,
+                                            init="runs/flow-colour/last.pt")
+
 PHASES = ("flow", "fusion", "joint")
 
 MODES = [  # (probability, k, causal): one network for every window
