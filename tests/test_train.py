@@ -363,7 +363,7 @@ def test_the_shipped_chain_trains_each_stage_from_what_an_earlier_line_wrote() -
         elif words[:1] == ["export_to_weights"]:
             assert words[1] in written, f"exports {words[1]} before it is trained"
             written.add("streamdeblur/weights/raft_fusion_small.pt")
-    assert runs == 14 and "runs/window-colour/last.pt" in written
+    assert runs == 16 and "runs/flow-colour-more/last.pt" in written
 
 
 def _plate_crop(width: int = 128, side: int = 160):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Train the shipped weights (streamdeblur/weights/raft_fusion_small.pt) from scratch: the eleven
-# stages of streamdeblur/weights/MODEL_CARD.md ("Schedule actually run") in order, about 9.3 h
+# Train the shipped weights (streamdeblur/weights/raft_fusion_small.pt) from scratch: the twelve
+# stages of streamdeblur/weights/MODEL_CARD.md ("Schedule actually run") in order, about 10.9 h
 # on 2 CPU cores. Each stage is resumable: run the script again after an interruption and the
 # finished stages resume at their end (their last.pt) and move on. The CPU schedules stop on
 # a time budget, so another machine runs more or fewer steps than the logged run.
@@ -28,3 +28,6 @@ train --schedule cpu-window-refined-plates-ocr --out runs/window-refined-plates-
 export_to_weights runs/window-refined-plates-ocr/last.pt
 train --schedule cpu-window-colour --out runs/window-colour --seed 3   # stage 11: clips with exact colour conversions
 export_to_weights runs/window-colour/last.pt
+train --schedule cpu-flow-colour --out runs/flow-colour --seed 3      # stage 12: its flow network on the true flows
+train --schedule cpu-flow-colour-more --out runs/flow-colour-more --seed 4
+export_to_weights runs/flow-colour-more/last.pt
