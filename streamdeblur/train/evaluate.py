@@ -130,20 +130,21 @@ def plate_region(output: np.ndarray, clip: EvalClip) -> tuple[np.ndarray, np.nda
     return (a, b) if min(a.shape[:2]) >= 11 else None
 
 
-def flow_epe(model, clips: list[EvalClip], refine: str = "none") -> dict[str, float]:
+def flow_epe(model, clips: list[EvalClip], flow_refine: str = "none") -> dict[str, float]:
     """End-point error (px, full resolution) of frame 2 -> 3 flow on the blurred frames: the
-    flow network's, OpenCV's DIS and Farneback flows, zero flow, and with a ``refine`` preset
-    other than ``none`` the flow the engine aligns with (the network's refined by DIS,
-    ``models.refine``)."""
+    flow network's, OpenCV's DIS and Farneback flows, zero flow, and where ``flow_refine`` (a
+    ``model.flow_refine`` setting, resolved for the model's device as the engine does) refines
+    it, the flow the engine aligns with (the network's refined by DIS, ``models.refine``)."""
     from streamdeblur.models.deblur import split_state
-    from streamdeblur.models.refine import FlowRefiner, grey
+    from streamdeblur.models.refine import FlowRefiner, grey, refine_preset
 
+    dev = next(model.parameters()).device  # float32 wherever the engines moved it
+    refine = refine_preset(flow_refine, dev)
     res: dict[str, list[float]] = {"raft (ours)": [], "opencv_dis": [], "opencv_farneback": [], "zero": []}
     refiner = FlowRefiner(refine) if refine != "none" else None
     if refiner:
         res[f"raft + dis {refine} (engine)"] = []
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    dev = next(model.parameters()).device  # float32 wherever the engines moved it
     for c in clips:
         a, b, gt = c.blurred[2], c.blurred[3], c.flow[2]
         ga, gb = cv2.cvtColor(a, cv2.COLOR_BGR2GRAY), cv2.cvtColor(b, cv2.COLOR_BGR2GRAY)
@@ -173,7 +174,6 @@ def evaluate(cfg: ModelConfig, clips: int = 24, size: tuple[int, int] = (256, 25
     from tqdm import tqdm
 
     from streamdeblur.models.engine import DeblurEngine
-    from streamdeblur.models.refine import refine_preset
     from streamdeblur.models.weights import load_model
 
     if cfg.name == "none" and not cfg.weights:
@@ -224,7 +224,7 @@ def evaluate(cfg: ModelConfig, clips: int = 24, size: tuple[int, int] = (256, 25
             add(name, clip.kind, {**_score(out, clip), "ms_per_frame": sec * 1000})
     table = {name: {m: float(np.mean(v)) for m, v in ms.items()} for name, ms in rows.items()}
     result = {"weights": meta, "clips_per_kind": clips, "split": "held-out" if held_out else "training", "size": side, "frames_per_clip": N_FRAMES, "variants": table,
-              "flow_epe": flow_epe(model, data, refine_preset(cfg.flow_refine, next(model.parameters()).device)), "threads": torch.get_num_threads(),
+              "flow_epe": flow_epe(model, data, cfg.flow_refine), "threads": torch.get_num_threads(),
               "flow": {"arch": model.flow.arch, "scale": model.flow_scale, "iters": model.flow.iters}}
     if speed:
         result["speed"] = speed_test(cfg, model)
